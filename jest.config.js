@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript tests through ts-jest; type-checking is `npm run typecheck`'s job, so tests only transpile. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
+  testTimeout: 120000,
+  // Tests share two cores with tfjs kernels; more workers only thrash.
+  maxWorkers: 2,
+};

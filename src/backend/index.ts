@@ -1,0 +1,238 @@
+/**
+ * Backend selection: the one place that knows which tfjs backends exist, how to load each and why one failed.
+ * `auto` tries tfjs-node-gpu, tfjs-node, wasm, then cpu, and reports on stderr what it got and what it skipped.
+ */
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { GraftError, oneOf } from '../errors';
+
+/** What a user may ask for (`--backend`, `GRAFT_BACKEND`). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** A backend request. */
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** One way of getting a backend, fastest first. */
+interface Candidate {
+  /** Name shown to users. */
+  label: string;
+  /** The tfjs backend name it registers. */
+  backend: 'tensorflow' | 'wasm' | 'cpu';
+  /** The npm package that provides it. */
+  pkg: string;
+  /** Which user choice it answers. */
+  choice: Exclude<BackendChoice, 'auto'>;
+  /** What to do when it cannot load. */
+  install: string;
+}
+
+const CANDIDATES: readonly Candidate[] = [
+  {
+    label: 'tensorflow (GPU, tfjs-node-gpu)',
+    backend: 'tensorflow',
+    pkg: '@tensorflow/tfjs-node-gpu',
+    choice: 'tensorflow',
+    install: 'npm install @tensorflow/tfjs-node-gpu@4.22.0 (needs CUDA 11.2 and cuDNN 8.1, and network access to download libtensorflow)',
+  },
+  {
+    label: 'tensorflow (CPU, tfjs-node)',
+    backend: 'tensorflow',
+    pkg: '@tensorflow/tfjs-node',
+    choice: 'tensorflow',
+    install: 'npm install @tensorflow/tfjs-node@4.22.0 (its install script downloads libtensorflow, so it needs access beyond the npm registry)',
+  },
+  {
+    label: 'wasm (XNNPACK)',
+    backend: 'wasm',
+    pkg: '@tensorflow/tfjs-backend-wasm',
+    choice: 'wasm',
+    install: 'npm install @tensorflow/tfjs-backend-wasm@4.22.0',
+  },
+  { label: 'cpu (pure JavaScript)', backend: 'cpu', pkg: '@tensorflow/tfjs', choice: 'cpu', install: 'npm install @tensorflow/tfjs@4.22.0' },
+];
+
+/** Result of trying one backend. */
+export interface BackendProbe {
+  /** Human-readable name. */
+  label: string;
+  /** tfjs backend name. */
+  backend: string;
+  /** Package that provides it. */
+  pkg: string;
+  /** Whether it loaded and ran an op. */
+  ok: boolean;
+  /** Why it did not load, with what to do. */
+  reason?: string;
+}
+
+/** The backend graft is running on after `initBackend`. */
+export interface BackendInfo {
+  /** tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
+  backend: string;
+  /** Human-readable name. */
+  label: string;
+  /** Faster candidates that were tried and skipped, with reasons. */
+  skipped: BackendProbe[];
+}
+
+/** Options for `initBackend`. */
+export interface InitBackendOptions {
+  /** The request; defaults to `GRAFT_BACKEND`, then `auto`. */
+  backend?: string;
+  /** Where the one-line choice report goes; defaults to stderr. Pass `null` to stay silent. */
+  log?: ((line: string) => void) | null;
+}
+
+let current: BackendInfo | undefined;
+const postInitHooks: Array<(backend: string) => void | Promise<void>> = [];
+
+/** Registers work to run whenever a backend becomes active (e.g. graft's extra kernels for wasm). */
+export function onBackendReady(hook: (backend: string) => void | Promise<void>): void {
+  postInitHooks.push(hook);
+}
+
+/** Explains a failed `require` of a tfjs-node package in the user's terms. */
+function explainLoadError(c: Candidate, err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: string })?.code;
+  if (code === 'MODULE_NOT_FOUND' && msg.includes(c.pkg)) return `package ${c.pkg} is not installed; to add it: ${c.install}`;
+  if (/libcud|libcublas|libcufft|libcurand|libcusolver|libcusparse|cudnn/i.test(msg)) {
+    return `CUDA / cuDNN libraries not found (${firstLine(msg)}); install CUDA 11.2 and cuDNN 8.1 and put them on LD_LIBRARY_PATH`;
+  }
+  if (/libtensorflow/i.test(msg) || /tfjs_binding/.test(msg)) {
+    return `libtensorflow is missing (its install script could not download it: ${firstLine(msg)}); reinstall ${c.pkg} where its download works`;
+  }
+  return `${c.pkg} failed to load: ${firstLine(msg)}`;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].slice(0, 200);
+}
+
+/** Makes one candidate the active tfjs backend, or says why it cannot be. */
+async function activate(c: Candidate): Promise<BackendProbe> {
+  const probe: BackendProbe = { label: c.label, backend: c.backend, pkg: c.pkg, ok: false };
+  try {
+    if (c.backend === 'tensorflow') {
+      require(c.pkg);
+    } else if (c.backend === 'wasm') {
+      require('@tensorflow/tfjs-backend-wasm');
+    }
+  } catch (err) {
+    probe.reason = explainLoadError(c, err);
+    return probe;
+  }
+  try {
+    if (!(await tf.setBackend(c.backend))) {
+      probe.reason = `tfjs could not initialise the ${c.backend} backend`;
+      return probe;
+    }
+    if (c.backend === 'cpu') {
+      // The cpu backend nags once in Node about tfjs-node; graft has already reported its choice.
+      (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+    }
+    tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync());
+    for (const hook of postInitHooks) await hook(c.backend);
+    probe.ok = true;
+  } catch (err) {
+    probe.reason = `${c.backend} failed to run: ${firstLine(err instanceof Error ? err.message : String(err))}`;
+  }
+  return probe;
+}
+
+/**
+ * Selects and activates a backend. `auto` takes the fastest that loads; an explicit choice that cannot load
+ * is an error saying what to install, never a silent fallback.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = oneOf(
+    options.backend !== undefined ? '--backend' : 'GRAFT_BACKEND',
+    options.backend ?? process.env.GRAFT_BACKEND ?? 'auto',
+    BACKEND_CHOICES,
+  );
+  const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
+  if (current && (requested === 'auto' || current.backend === requested)) return current;
+
+  const candidates = CANDIDATES.filter((c) => requested === 'auto' || c.choice === requested);
+  const skipped: BackendProbe[] = [];
+  for (const c of candidates) {
+    const probe = await activate(c);
+    if (probe.ok) {
+      current = { backend: c.backend, label: c.label, skipped };
+      if (log) {
+        const why = skipped.length ? ` (skipped ${skipped.map((s) => `${s.label}: ${s.reason}`).join('; ')})` : '';
+        log(`graft: using backend ${c.label}${why}`);
+      }
+      return current;
+    }
+    skipped.push(probe);
+  }
+  const reasons = skipped.map((s) => `${s.label}: ${s.reason}`).join('; ');
+  throw new GraftError(`backend ${requested} cannot load: ${reasons}. Install it, or use --backend auto.`);
+}
+
+/** The backend chosen by `initBackend`, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}
+
+/** Everything `graft doctor` reports about the machine and the backends. */
+export interface DoctorReport {
+  /** Node.js version. */
+  node: string;
+  /** tfjs version. */
+  tfjs: string;
+  /** Each candidate backend, whether it loads and why not. */
+  backends: BackendProbe[];
+  /** Backend `auto` would choose. */
+  chosen?: string;
+  /** Whether the wasm backend has SIMD. */
+  wasmSimd?: boolean;
+  /** Logical CPU count. */
+  cpus: number;
+  /** CPU model name. */
+  cpuModel: string;
+  /** Lines from other engines' checks (e.g. onnxruntime and its execution providers), by name. */
+  extra: Record<string, string>;
+}
+
+const doctorChecks: Array<{ name: string; check: () => Promise<string> }> = [];
+
+/** Adds a line to `graft doctor` for another engine (its check returns a one-line status). */
+export function registerDoctorCheck(name: string, check: () => Promise<string>): void {
+  if (!doctorChecks.some((c) => c.name === name)) doctorChecks.push({ name, check });
+}
+
+/**
+ * Tries every backend in turn (each load has side effects on tfjs, so this is for `doctor`, not for runs),
+ * then leaves the fastest working one active.
+ */
+export async function probeBackends(): Promise<DoctorReport> {
+  const backends: BackendProbe[] = [];
+  for (const c of CANDIDATES) backends.push(await activate(c));
+  let wasmSimd: boolean | undefined;
+  if (backends.some((b) => b.backend === 'wasm' && b.ok)) {
+    await tf.setBackend('wasm');
+    wasmSimd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  }
+  const best = backends.find((b) => b.ok);
+  if (best) await tf.setBackend(best.backend);
+  const cpus = os.cpus();
+  const extra: Record<string, string> = {};
+  for (const { name, check } of doctorChecks) {
+    try {
+      extra[name] = await check();
+    } catch (err) {
+      extra[name] = `check failed: ${firstLine(err instanceof Error ? err.message : String(err))}`;
+    }
+  }
+  return {
+    extra,
+    node: process.version,
+    tfjs: tf.version.tfjs,
+    backends,
+    chosen: best?.label,
+    wasmSimd,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+  };
+}

@@ -1,0 +1,8 @@
+import { Command } from 'commander';
+import { doctorCommand } from './doctor';
+
+/**
+ * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
+ * options, then calls the same library function the API exports.
+ */
+export const COMMANDS: Array<() => Command> = [doctorCommand];

@@ -1,0 +1,64 @@
+/**
+ * What every command shares: the global options, the backend set-up, and the one place that turns an error into
+ * a message and an exit code.
+ */
+import { Command, Option } from 'commander';
+import { GraftError } from '../errors';
+import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
+
+/** Options every command accepts (declared once on the program, usable before or after the subcommand). */
+export interface GlobalOptions {
+  /** Backend request. */
+  backend?: string;
+  /** Print stack traces. */
+  verbose?: boolean;
+  /** Less output. */
+  quiet?: boolean;
+}
+
+/** Adds the global options to the root program. */
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .addOption(
+      new Option('--backend <name>', `tfjs backend (${BACKEND_CHOICES.join('|')}); default $GRAFT_BACKEND or auto`).choices(
+        BACKEND_CHOICES as unknown as string[],
+      ),
+    )
+    .option('--verbose', 'print stack traces and more detail')
+    .option('-q, --quiet', 'print only results and errors');
+}
+
+/** The global options as seen from a subcommand. */
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+/** Activates the backend the user asked for (`--backend`, `GRAFT_BACKEND`, or auto). */
+export async function useBackend(cmd: Command): Promise<BackendInfo> {
+  const g = globals(cmd);
+  return initBackend({ backend: g.backend, log: g.quiet ? null : undefined });
+}
+
+/** Prints an error the way every command does: one line, the stack only with --verbose. Returns the exit code. */
+export function reportError(err: unknown, verbose: boolean): number {
+  if (err instanceof GraftError) {
+    process.stderr.write(`graft: ${err.message}\n`);
+    if (verbose && err.cause) process.stderr.write(`${(err.cause as Error)?.stack ?? err.cause}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error & { code?: string };
+  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'ENOSPC') {
+    process.stderr.write(`graft: ${e.message}\n`);
+    if (verbose) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+  const first = String(e?.message ?? e).split('\n')[0];
+  process.stderr.write(`graft: unexpected error: ${first} (run again with --verbose for the stack trace, and please report it)\n`);
+  if (verbose) process.stderr.write(`${e?.stack ?? e}\n`);
+  return 1;
+}
+
+/** Parses `--x 1,2,3`-style lists. */
+export function parseList(value: string, previous: string[] = []): string[] {
+  return previous.concat(value.split(',').map((s) => s.trim()).filter(Boolean));
+}
