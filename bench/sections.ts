@@ -1,0 +1,10 @@
+/** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
+export interface BenchSection {
+  /** Short name used by `--only`. */
+  name: string;
+  /** Runs the section. */
+  run(): Promise<string>;
+}
+
+/** Every section `npm run bench` runs, in order. */
+export const SECTIONS: BenchSection[] = [];
