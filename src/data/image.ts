@@ -1,0 +1,230 @@
+/**
+ * Decoding one image and turning it into model-sized pixels with sharp. Every image graft reads goes through
+ * `renderImage`: the augmentation parameters arrive already drawn (a `RenderPlan`), so rendering is a pure function
+ * of the input bytes and the plan, and the geometric work (orient, crop, resize, flip, rotate) is one sharp pipeline.
+ */
+import * as fs from 'node:fs';
+import sharp from 'sharp';
+import type { Matrix3x3, Sharp } from 'sharp';
+import { GraftError } from '../errors';
+import { idxImage, parseIdxSource } from './idx';
+
+/** Raw interleaved 8-bit pixels (HWC). */
+export interface RawImage {
+  /** Pixel bytes, row-major, channels interleaved. */
+  data: Uint8Array;
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+  /** Channels per pixel. */
+  channels: 1 | 2 | 3 | 4;
+}
+
+/** What `renderImage` accepts: an encoded file's bytes or raw pixels (IDX images, cached decodes). */
+export type ImageInput = Buffer | RawImage;
+
+/** How the image is fitted to the output size (sharp's fit modes). */
+export const FIT_MODES = ['fill', 'cover', 'contain', 'inside', 'outside'] as const;
+/** `fill` squashes (Keras' default), `cover` crops the overflow, `contain` letterboxes with the fill colour. */
+export type FitMode = (typeof FIT_MODES)[number];
+
+/** A crop box in fractions of the oriented image (so a plan can be drawn before the image size is known). */
+export type CropPlan =
+  | {
+      /** torchvision RandomResizedCrop: candidate draws tried in order, the first that fits the image wins. */
+      kind: 'random';
+      /** Candidates as [area fraction, aspect ratio (w/h), x position 0..1, y position 0..1]. */
+      candidates: Array<[number, number, number, number]>;
+      /** Aspect range used for the fallback centre crop when no candidate fits. */
+      ratio: [number, number];
+    }
+  | {
+      /** A centred crop keeping `fraction` of each side (tf.image.central_crop). */
+      kind: 'center';
+      /** Fraction of width and height kept, in (0, 1]. */
+      fraction: number;
+    };
+
+/** Every parameter of one rendering, already drawn; equal plans on equal inputs give byte-identical pixels. */
+export interface RenderPlan {
+  /** Crop before the resize, or none. */
+  crop?: CropPlan;
+  /** How the (cropped) image is fitted to the output size. */
+  fit: FitMode;
+  /** Mirror left-right. */
+  flipHorizontal?: boolean;
+  /** Mirror top-bottom. */
+  flipVertical?: boolean;
+  /** Rotation in degrees (clockwise), applied after the resize; corners get `fill`. */
+  rotate?: number;
+  /** Fill colour for rotation corners and `contain` borders, as [r, g, b] 0..255. */
+  fill?: [number, number, number];
+  /** Brightness factor (1 = unchanged). */
+  brightness?: number;
+  /** Contrast factor around mid-grey (1 = unchanged). */
+  contrast?: number;
+  /** Saturation factor (1 = unchanged, 0 = grey). */
+  saturation?: number;
+  /** Hue rotation in degrees. */
+  hue?: number;
+  /** Gaussian blur sigma in pixels of the output (0 or absent = none). */
+  blur?: number;
+  /** Convert to grey (kept as 3 equal channels when the output has 3). */
+  grayscale?: boolean;
+}
+
+/** Output shape of a rendering, [height, width, channels] with channels 1 or 3. */
+export type InputShape = [number, number, number];
+
+/** The plan that only resizes: what evaluation and prediction use. */
+export const PLAIN_PLAN: RenderPlan = Object.freeze({ fit: 'fill' }) as RenderPlan;
+
+/** Background used to flatten transparency: white, as transparent areas in photos and icons are usually "paper". */
+const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
+const LUMA = [0.299, 0.587, 0.114];
+
+/** Reads a dataset source: a file path (encoded bytes) or an `idx:<file>#<index>` reference (raw pixels). */
+export async function readSource(source: string): Promise<ImageInput> {
+  const idx = parseIdxSource(source);
+  if (idx) return idxImage(idx.file, idx.index);
+  return fs.promises.readFile(source);
+}
+
+function sharpOf(input: ImageInput): Sharp {
+  // failOn 'warning' makes truncated JPEGs an error instead of a grey bottom half.
+  if (Buffer.isBuffer(input)) return sharp(input, { failOn: 'warning' });
+  return sharp(input.data, { raw: { width: input.width, height: input.height, channels: input.channels } });
+}
+
+/** Width and height after EXIF orientation. */
+export async function orientedSize(input: ImageInput): Promise<{ width: number; height: number }> {
+  if (!Buffer.isBuffer(input)) return { width: input.width, height: input.height };
+  const m = await sharp(input).metadata();
+  if (m.autoOrient) return { width: m.autoOrient.width, height: m.autoOrient.height };
+  if (!m.width || !m.height) throw new Error('image has no size');
+  return { width: m.width, height: m.height };
+}
+
+/** Resolves a crop plan against the real image size (torchvision's RandomResizedCrop.get_params, pre-drawn). */
+export function cropBox(crop: CropPlan, width: number, height: number): { left: number; top: number; width: number; height: number } {
+  if (crop.kind === 'center') {
+    const w = Math.max(1, Math.round(width * crop.fraction));
+    const h = Math.max(1, Math.round(height * crop.fraction));
+    return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+  }
+  const area = width * height;
+  for (const [scale, ratio, u, v] of crop.candidates) {
+    const w = Math.round(Math.sqrt(area * scale * ratio));
+    const h = Math.round(Math.sqrt((area * scale) / ratio));
+    if (w > 0 && h > 0 && w <= width && h <= height) {
+      return { left: Math.min(width - w, Math.floor(u * (width - w + 1))), top: Math.min(height - h, Math.floor(v * (height - h + 1))), width: w, height: h };
+    }
+  }
+  // Fallback: the largest centred crop whose aspect is inside the ratio range.
+  const aspect = width / height;
+  let w = width;
+  let h = height;
+  if (aspect < crop.ratio[0]) h = Math.round(w / crop.ratio[0]);
+  else if (aspect > crop.ratio[1]) w = Math.round(h * crop.ratio[1]);
+  return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+}
+
+function rotatedSide(w: number, h: number, degrees: number): { width: number; height: number } {
+  const r = (degrees * Math.PI) / 180;
+  const c = Math.abs(Math.cos(r));
+  const s = Math.abs(Math.sin(r));
+  return { width: Math.ceil(w * c + h * s), height: Math.ceil(w * s + h * c) };
+}
+
+/**
+ * Renders one image with a drawn plan to raw 8-bit HWC pixels of `inputShape`: EXIF orientation applied,
+ * transparency flattened onto white, grey/CMYK/16-bit converted to 8-bit sRGB (or to one grey channel when the
+ * shape has 1 channel), then the plan's crop, fit, flips, rotation and colour changes, all in one sharp pipeline.
+ */
+export async function renderImage(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
+  const [height, width, channels] = inputShape;
+  const fill = plan.fill ?? [0, 0, 0];
+  const background = { r: fill[0], g: fill[1], b: fill[2], alpha: 1 };
+  let img = sharpOf(input).autoOrient();
+  if (plan.crop) {
+    const size = await orientedSize(input);
+    img = img.extract(cropBox(plan.crop, size.width, size.height));
+  }
+  img = img.flatten({ background: FLATTEN_BACKGROUND }).resize(width, height, { fit: plan.fit, background, kernel: 'linear' });
+  if (plan.flipHorizontal) img = img.flop();
+  if (plan.flipVertical) img = img.flip();
+  const angle = plan.rotate ? ((plan.rotate % 360) + 360) % 360 : 0;
+  if (angle !== 0) {
+    // sharp grows the canvas to hold the rotated image; cut the centre back out (after the rotation, same pipeline).
+    const grown = rotatedSide(width, height, angle);
+    img = img.rotate(angle, { background }).extract({
+      left: Math.floor((grown.width - width) / 2),
+      top: Math.floor((grown.height - height) / 2),
+      width,
+      height,
+    });
+  }
+  img = colour(img, plan, channels);
+  const out = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (out.info.width !== width || out.info.height !== height || out.info.channels !== channels) {
+    throw new Error(`rendered ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${width}x${height}x${channels}`);
+  }
+  return out.data;
+}
+
+function colour(img: Sharp, plan: RenderPlan, channels: number): Sharp {
+  const b = plan.brightness ?? 1;
+  const c = plan.contrast ?? 1;
+  if (b !== 1 || c !== 1) {
+    // torchvision order: brightness scales, then contrast blends with a grey level (mid-grey here, no extra pass).
+    img = img.linear(b * c, 128 * (1 - c));
+  }
+  if (plan.blur && plan.blur >= 0.3) img = img.blur(plan.blur);
+  if (channels === 1) return img.toColourspace('b-w');
+  img = img.toColourspace('srgb');
+  const s = plan.saturation ?? 1;
+  const hue = plan.hue ?? 0;
+  if (s !== 1 || hue !== 0) img = img.modulate({ saturation: s, hue: Math.round(hue) });
+  if (plan.grayscale) img = img.recomb([LUMA, LUMA, LUMA] as Matrix3x3);
+  return img;
+}
+
+/**
+ * Decodes an image once for the in-memory cache: oriented, flattened, converted to `channels`, and shrunk (aspect
+ * kept, never enlarged) so its shorter side is `side`. Rendering a plan on the result matches rendering on the file.
+ */
+export async function decodeShrunk(input: ImageInput, options: { side: number; channels: number }): Promise<RawImage> {
+  const { data, info } = await sharpOf(input)
+    .autoOrient()
+    .flatten({ background: FLATTEN_BACKGROUND })
+    .resize(options.side, options.side, { fit: 'outside', withoutEnlargement: true })
+    .toColourspace(options.channels === 1 ? 'b-w' : 'srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels as RawImage['channels'] };
+}
+
+/** Options of `loadImage`. */
+export interface LoadImageOptions {
+  /** Output [height, width, channels]; channels 1 gives grey, 3 gives RGB. */
+  inputShape: InputShape;
+  /** How the image is fitted to the size; `fill` (squash, Keras' default) unless given. */
+  fit?: FitMode;
+}
+
+/** Decodes and resizes one image file (or `idx:` reference) to raw HWC float pixels in 0..255 (not preprocessed). */
+export async function loadImage(source: string, options: LoadImageOptions): Promise<Float32Array> {
+  const input = await readSource(source).catch((err) => {
+    throw new GraftError(`cannot read image ${source}: ${(err as Error).message}; check the path.`, { cause: err });
+  });
+  const pixels = await renderImage(input, { ...PLAIN_PLAN, fit: options.fit ?? 'fill' }, options.inputShape).catch((err) => {
+    throw new GraftError(`cannot decode image ${source}: ${firstLine(err)}; is it a readable image file?`, { cause: err });
+  });
+  return Float32Array.from(pixels);
+}
+
+/** The first line of an error message (sharp/libvips messages run over several lines). */
+export function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].trim();
+}
