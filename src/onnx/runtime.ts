@@ -1,0 +1,179 @@
+/**
+ * onnxruntime-node as a forward-only engine: loaded lazily (its native binding may not load on every platform, and
+ * graft must still run on tfjs then), sessions with one intra-op thread per core, the CUDA provider when its
+ * libraries are installed, and a Predictor over an ONNX export cached beside the model folder.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { GraftError, positiveInt } from '../errors';
+import { registerDoctorCheck } from '../backend';
+import { MODEL_JSON, readModelArtifacts } from '../io/model-folder';
+import { readGraftMeta } from '../io/graft-json';
+import { writeFileAtomic } from '../io/atomic';
+import { Predictor } from '../engine/predictor';
+import { exportOnnx } from './export';
+
+/** Bumped whenever the exporter's output changes, so cached graphs from an older graft are rebuilt. */
+const EXPORTER_REVISION = 1;
+/** Folder inside a model folder that holds exported graphs, one per weights hash. */
+export const ONNX_CACHE_DIR = '.onnx-cache';
+
+let loaded: { ort?: typeof Ort; reason?: string } | undefined;
+
+/** onnxruntime-node, or the one-line reason it cannot load (never throws). */
+export function tryLoadOnnxRuntime(): { ort?: typeof Ort; reason?: string } {
+  if (!loaded) {
+    try {
+      loaded = { ort: require('onnxruntime-node') as typeof Ort };
+    } catch (err) {
+      const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 200);
+      loaded = { reason: `onnxruntime-node does not load on ${process.platform}/${process.arch} (${msg}); reinstall it with npm ci, or use --engine tfjs` };
+    }
+  }
+  return loaded;
+}
+
+/** onnxruntime-node, or a GraftError giving the reason it cannot load. */
+export function loadOnnxRuntime(): typeof Ort {
+  const { ort, reason } = tryLoadOnnxRuntime();
+  if (!ort) throw new GraftError(`--engine onnx is not available: ${reason}.`);
+  return ort;
+}
+
+/** Whether onnxruntime's CUDA provider libraries sit beside its binding (the npm package ships the CPU ones only). */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return fs.existsSync(path.join(bin, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+/** Options for `createOnnxSession`. */
+export interface OnnxSessionOptions {
+  /** Intra-op threads (default: one per logical core). */
+  threads?: number;
+  /** Use the CUDA provider when installed (default true). */
+  cuda?: boolean;
+  /** Where a fallback notice goes (default stderr; null for silence). */
+  log?: ((line: string) => void) | null;
+}
+
+/** An onnxruntime session and how it runs. */
+export interface OnnxSession {
+  /** The session. */
+  session: Ort.InferenceSession;
+  /** Engine label for reports, e.g. `onnxruntime cpu x2`. */
+  engine: string;
+}
+
+/** Creates a session on a file or an in-memory model; tries CUDA first when installed, then the CPU provider. */
+export async function createOnnxSession(model: string | Uint8Array, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
+  const ort = loadOnnxRuntime();
+  const threads = options.threads === undefined ? os.availableParallelism() : positiveInt('threads', options.threads);
+  const base: Ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  };
+  const create = (opts: Ort.InferenceSession.SessionOptions) =>
+    typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+  if (options.cuda !== false && cudaProviderInstalled()) {
+    try {
+      return { session: await create({ ...base, executionProviders: ['cuda', 'cpu'] }), engine: 'onnxruntime cuda' };
+    } catch (err) {
+      const log = options.log === undefined ? (l: string) => process.stderr.write(l + '\n') : options.log;
+      log?.(`graft: onnxruntime's CUDA provider did not start (${(err as Error).message.split('\n')[0]}); running on CPU.`);
+    }
+  }
+  return { session: await create({ ...base, executionProviders: ['cpu'] }), engine: `onnxruntime cpu x${threads}` };
+}
+
+/** Runs a one-input, one-output session on an NHWC float32 batch. */
+export async function runSession(session: Ort.InferenceSession, input: Float32Array, dims: number[]): Promise<Float32Array> {
+  const ort = loadOnnxRuntime();
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', input, dims) };
+  const result = await session.run(feeds);
+  const out = result[session.outputNames[0]];
+  try {
+    return out.data as Float32Array;
+  } finally {
+    for (const t of Object.values(result)) if (t !== out) t.dispose();
+  }
+}
+
+/** Hash of what the exported graph depends on: model.json, the weight shards, and the exporter revision. */
+export function modelFolderHash(modelDir: string): string {
+  const hash = createHash('sha256').update(`graft-onnx-${EXPORTER_REVISION}\n`);
+  const jsonFile = path.join(modelDir, MODEL_JSON);
+  if (!fs.existsSync(jsonFile)) readModelArtifacts(modelDir); // throws the folder error users know
+  const json = fs.readFileSync(jsonFile);
+  hash.update(json);
+  const manifest = (JSON.parse(json.toString('utf8')).weightsManifest ?? []) as Array<{ paths: string[] }>;
+  for (const group of manifest) for (const p of group.paths) if (fs.existsSync(path.join(modelDir, p))) hash.update(fs.readFileSync(path.join(modelDir, p)));
+  return hash.digest('hex').slice(0, 32);
+}
+
+/**
+ * The model folder's ONNX graph: `<dir>/.onnx-cache/<hash>.onnx`, exported and written atomically on first use.
+ * Returns the bytes instead when the folder is read-only. Older entries are removed.
+ */
+export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8Array> {
+  const cache = path.join(modelDir, ONNX_CACHE_DIR);
+  const file = path.join(cache, `${modelFolderHash(modelDir)}.onnx`);
+  if (fs.existsSync(file)) return file;
+  const { bytes } = await exportOnnx(readModelArtifacts(modelDir));
+  try {
+    await writeFileAtomic(file, bytes);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') return bytes;
+    throw err;
+  }
+  for (const entry of fs.readdirSync(cache)) {
+    if (entry.endsWith('.onnx') && path.join(cache, entry) !== file) fs.rmSync(path.join(cache, entry), { force: true });
+  }
+  return file;
+}
+
+/** Options for `createOnnxPredictor`. */
+export interface OnnxPredictorOptions {
+  /** Intra-op threads (default: one per logical core). */
+  threads?: number;
+  /** Where notices go (default stderr; null for silence). */
+  log?: ((line: string) => void) | null;
+}
+
+/** A Predictor running the model folder's exported graph on onnxruntime. */
+export async function createOnnxPredictor(modelDir: string, options: OnnxPredictorOptions = {}): Promise<Predictor> {
+  loadOnnxRuntime();
+  const meta = readGraftMeta(modelDir);
+  const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
+  const [h, w, c] = meta.inputShape;
+  return {
+    engine,
+    meta,
+    predict: (input, batch) => runSession(session, input, [batch, h, w, c]),
+    async dispose() {
+      await session.release();
+    },
+  };
+}
+
+/** One line for `graft doctor`: onnxruntime version and execution providers, or why it does not load. */
+export async function onnxRuntimeDoctorLine(): Promise<string> {
+  const { ort, reason } = tryLoadOnnxRuntime();
+  if (!ort) return `no: ${reason}`;
+  const cuda = cudaProviderInstalled()
+    ? 'cuda (libraries installed; used when the CUDA 12 runtime loads)'
+    : 'cuda not installed (see README: ONNX and CUDA)';
+  return `ok ${ort.env.versions.common}, providers: cpu x${os.availableParallelism()}, ${cuda}`;
+}
+
+registerDoctorCheck('onnxruntime', onnxRuntimeDoctorLine);
