@@ -1,0 +1,210 @@
+/**
+ * Freezing that really freezes. Layers are chosen by group, name, pattern, index or "everything up to X"; a frozen
+ * BatchNormalization layer runs in inference mode (normalises with its moving statistics and never updates them),
+ * as Keras does since 2.1.3. tfjs's BN uses batch statistics whenever `training` is true, so a frozen BN layer gets an
+ * instance-level `call` that forces `training: false`; the class is untouched, so model.json holds only stock layers
+ * and the `trainable` flags it saves are what decides the mode again after loading (`syncFrozenBatchNorm`).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GraftError } from '../errors';
+import { LayerGroup } from '../io/graft-json';
+
+/** Which layers an operation applies to; every field given adds layers (a union). */
+export interface LayerSelection {
+  /** Group names from graft.json `groups` (needs `groups` in the options). */
+  groups?: string[];
+  /** Exact layer names. */
+  layers?: string[];
+  /** Layers whose name matches this regular expression. */
+  pattern?: RegExp | string;
+  /** Indices into `model.layers`; negative ones count from the end. */
+  indices?: number[];
+  /** Everything before a layer: a count N means Keras `layers[:N]`; a name means up to and including that layer. */
+  upTo?: number | string;
+}
+
+/** Options for `freeze`, `unfreeze` and `freezeTo`. */
+export interface FreezeOptions {
+  /** The model's layer groups (graft.json `groups`), needed to select by group. */
+  groups?: LayerGroup[];
+  /** Keep BatchNormalization layers trainable (batch statistics) while freezing the rest (fastai's default). */
+  trainBn?: boolean;
+}
+
+const BN_CLASS = 'BatchNormalization';
+const INFERENCE_MODE = Symbol('graft.bnInferenceMode');
+
+type CallFn = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
+
+/** Resolves a selection to layers of `model`, in model order; unknown names are errors listing what exists. */
+export function selectLayers(model: tf.LayersModel, selection: LayerSelection, options: FreezeOptions = {}): tf.layers.Layer[] {
+  const layers = model.layers;
+  const chosen = new Set<tf.layers.Layer>();
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const named = (name: string, what: string) => {
+    const layer = byName.get(name);
+    if (!layer) throw new GraftError(`${what} ${JSON.stringify(name)} is not a layer of model ${model.name}; run graft summary to see the layer names.`);
+    return layer;
+  };
+  for (const groupName of selection.groups ?? []) {
+    const group = options.groups?.find((g) => g.name === groupName);
+    if (!group) {
+      const valid = options.groups?.map((g) => g.name).join(', ') || 'none (the model has no groups)';
+      throw new GraftError(`layer group ${JSON.stringify(groupName)} does not exist; valid groups are ${valid}.`);
+    }
+    for (const name of group.layers) chosen.add(named(name, `group ${group.name} lists layer`));
+  }
+  for (const name of selection.layers ?? []) chosen.add(named(name, 'layer'));
+  if (selection.pattern !== undefined) {
+    const re = typeof selection.pattern === 'string' ? new RegExp(selection.pattern) : selection.pattern;
+    const hits = layers.filter((l) => re.test(l.name));
+    if (!hits.length) throw new GraftError(`pattern ${re} matches no layer of model ${model.name}; run graft summary to see the layer names.`);
+    hits.forEach((l) => chosen.add(l));
+  }
+  for (const index of selection.indices ?? []) {
+    const i = index < 0 ? layers.length + index : index;
+    if (!Number.isInteger(index) || i < 0 || i >= layers.length) {
+      throw new GraftError(`layer index ${index} is out of range; the model has ${layers.length} layers (0..${layers.length - 1}, or negative from the end).`);
+    }
+    chosen.add(layers[i]);
+  }
+  if (selection.upTo !== undefined) {
+    const end = typeof selection.upTo === 'number' ? selection.upTo : layers.indexOf(named(selection.upTo, 'upTo layer')) + 1;
+    if (!Number.isInteger(end) || end < 0 || end > layers.length) {
+      throw new GraftError(`upTo ${selection.upTo} is out of range; the model has ${layers.length} layers.`);
+    }
+    layers.slice(0, end).forEach((l) => chosen.add(l));
+  }
+  return layers.filter((l) => chosen.has(l));
+}
+
+/** Makes the selected layers non-trainable (BN layers stay trainable with `trainBn`); returns the layers changed. */
+export function freeze(model: tf.LayersModel, selection: LayerSelection, options: FreezeOptions = {}): tf.layers.Layer[] {
+  return setTrainable(model, selectLayers(model, selection, options), false, options);
+}
+
+/** Makes the selected layers trainable; returns the layers changed. */
+export function unfreeze(model: tf.LayersModel, selection: LayerSelection, options: FreezeOptions = {}): tf.layers.Layer[] {
+  return setTrainable(model, selectLayers(model, selection, options), true, options);
+}
+
+/**
+ * fastai's `freeze_to(n)` over layer groups: groups before index `n` are frozen, the rest trainable. A negative `n`
+ * counts from the end (`-1`: only the last group, the head, trains). Layers in no group keep their flag.
+ */
+export function freezeTo(model: tf.LayersModel, groups: LayerGroup[], n: number, options: Omit<FreezeOptions, 'groups'> = {}): void {
+  if (!Number.isInteger(n) || Math.abs(n) > groups.length) {
+    throw new GraftError(`freezeTo needs a group index between ${-groups.length} and ${groups.length}; received ${n}.`);
+  }
+  const split = n < 0 ? groups.length + n : n;
+  const names = (gs: LayerGroup[]) => gs.map((g) => g.name);
+  const opts = { ...options, groups };
+  if (split > 0) freeze(model, { groups: names(groups.slice(0, split)) }, opts);
+  if (split < groups.length) unfreeze(model, { groups: names(groups.slice(split)) }, opts);
+}
+
+/** Sets `trainable` on layers and brings the BN inference mode in line with the flags. */
+function setTrainable(model: tf.LayersModel, layers: tf.layers.Layer[], trainable: boolean, options: FreezeOptions): tf.layers.Layer[] {
+  const changed = layers.filter((l) => !(options.trainBn && !trainable && l.getClassName() === BN_CLASS));
+  for (const layer of changed) layer.trainable = trainable;
+  syncFrozenBatchNorm(model);
+  return changed;
+}
+
+/** Every layer of a model, descending into nested models. */
+export function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  const out: tf.layers.Layer[] = [];
+  for (const layer of model.layers) {
+    out.push(layer);
+    if (layer instanceof tf.LayersModel) out.push(...allLayers(layer));
+  }
+  return out;
+}
+
+/**
+ * Puts every non-trainable BatchNormalization layer in inference mode and every trainable one back in normal mode.
+ * Call after loading a model whose saved topology has frozen BN layers (freeze/unfreeze call it themselves).
+ */
+export function syncFrozenBatchNorm(model: tf.LayersModel): void {
+  for (const layer of allLayers(model)) {
+    if (layer.getClassName() !== BN_CLASS) continue;
+    const own = layer as unknown as Record<string | symbol, unknown>;
+    const frozen = !layer.trainable;
+    if (frozen && !own[INFERENCE_MODE]) {
+      const stock = Object.getPrototypeOf(layer).call as CallFn;
+      own.call = function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}) {
+        return stock.call(this, inputs, { ...kwargs, training: false });
+      };
+      own[INFERENCE_MODE] = true;
+    } else if (!frozen && own[INFERENCE_MODE]) {
+      delete own.call;
+      delete own[INFERENCE_MODE];
+    }
+  }
+}
+
+/** Whether a BN layer is currently forced into inference mode. */
+export function isInInferenceMode(layer: tf.layers.Layer): boolean {
+  return Boolean((layer as unknown as Record<symbol, unknown>)[INFERENCE_MODE]);
+}
+
+/** One layer's row in `describeTrainable`. */
+export interface LayerTrainability {
+  /** Layer name. */
+  name: string;
+  /** tfjs class name. */
+  className: string;
+  /** Whether the layer's weights train. */
+  trainable: boolean;
+  /** Parameter count (all weights, including BN moving statistics). */
+  params: number;
+  /** Parameters that train. */
+  trainableParams: number;
+  /** For BN layers: whether they normalise with moving statistics during training. */
+  inferenceMode?: boolean;
+}
+
+/** Frozen / trainable state of a whole model, for `graft summary` and progress lines. */
+export interface TrainabilityReport {
+  /** One row per top-level layer, in model order. */
+  layers: LayerTrainability[];
+  /** All parameters. */
+  totalParams: number;
+  /** Parameters that train. */
+  trainableParams: number;
+  /** Parameters that do not (frozen weights, BN moving statistics). */
+  nonTrainableParams: number;
+}
+
+const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+
+/** Describes which layers are frozen and how many parameters train. */
+export function describeTrainable(model: tf.LayersModel): TrainabilityReport {
+  const layers = model.layers.map((l): LayerTrainability => {
+    const row: LayerTrainability = {
+      name: l.name,
+      className: l.getClassName(),
+      trainable: l.trainable,
+      params: count(l.weights),
+      trainableParams: count(l.trainableWeights),
+    };
+    if (row.className === BN_CLASS) row.inferenceMode = !l.trainable;
+    return row;
+  });
+  const trainableParams = count(model.trainableWeights);
+  const totalParams = count(model.weights);
+  return { layers, totalParams, trainableParams, nonTrainableParams: totalParams - trainableParams };
+}
+
+/** Formats `describeTrainable` as a text table (layer, class, state, params). */
+export function formatTrainable(report: TrainabilityReport): string {
+  const rows = report.layers.map((l) => [l.name, l.className, l.trainable ? 'trainable' : l.inferenceMode ? 'frozen (bn inference)' : 'frozen', String(l.params)]);
+  const head = ['layer', 'class', 'state', 'params'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [
+    line(head),
+    ...rows.map(line),
+    `total params ${report.totalParams}, trainable ${report.trainableParams}, non-trainable ${report.nonTrainableParams}`,
+  ].join('\n');
+}
