@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf } from '../errors';
+import { registerWasmKernelsFor } from './wasm-kernels';
 
 /** What a user may ask for (`--backend`, `GRAFT_BACKEND`). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -89,6 +90,9 @@ const postInitHooks: Array<(backend: string) => void | Promise<void>> = [];
 export function onBackendReady(hook: (backend: string) => void | Promise<void>): void {
   postInitHooks.push(hook);
 }
+
+// graft's wasm kernels (convolution gradients, fast transposed matmul) must be in place before any training op.
+onBackendReady(registerWasmKernelsFor);
 
 /** Explains a failed `require` of a tfjs-node package in the user's terms. */
 function explainLoadError(c: Candidate, err: unknown): string {
