@@ -27,7 +27,7 @@ export interface ExportFashionMnistOptions {
   out: string;
   /** Images per class, the first ones in file order (default: all). */
   perClass?: number;
-  /** Classes to write, as labels (5) or names (`Sandal`, `5-Sandal`); default all ten. */
+  /** Classes to write, as labels (5), ranges (`5-9`) or names (`Sandal`, `5-Sandal`); default all ten. */
   classes?: Array<number | string>;
   /** Which IDX split (default `train`). */
   split?: 'train' | 'test';
@@ -48,14 +48,18 @@ export interface ExportFashionMnistResult {
 /** Resolves class selectors (labels or names) to sorted labels, or throws listing the valid ones. */
 export function fashionMnistLabels(classes: Array<number | string> | undefined): number[] {
   if (!classes?.length) return FASHION_MNIST_CLASSES.map((_, i) => i);
-  const labels = classes.map((c) => {
+  const labels = classes.flatMap((c) => {
     const text = String(c).trim();
+    const span = /^(\d)-(\d)$/.exec(text);
+    if (span && Number(span[1]) <= Number(span[2])) {
+      return Array.from({ length: Number(span[2]) - Number(span[1]) + 1 }, (_, i) => Number(span[1]) + i);
+    }
     const byName = FASHION_MNIST_CLASSES.findIndex((n, i) => n.toLowerCase() === text.toLowerCase() || fashionMnistFolder(i).toLowerCase() === text.toLowerCase());
     if (byName >= 0) return byName;
     const n = Number(text);
     if (/^\d+$/.test(text) && n < FASHION_MNIST_CLASSES.length) return n;
     throw new GraftError(
-      `Fashion-MNIST has no class ${JSON.stringify(c)}; use labels 0-9 or names ${FASHION_MNIST_CLASSES.join(', ')}.`,
+      `Fashion-MNIST has no class ${JSON.stringify(c)}; use labels 0-9, a range like 5-9, or names ${FASHION_MNIST_CLASSES.join(', ')}.`,
     );
   });
   return [...new Set(labels)].sort((a, b) => a - b);
