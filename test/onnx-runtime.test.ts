@@ -1,0 +1,148 @@
+/**
+ * @jest-environment ./test/helpers/onnx-environment.js
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { saveModelFolder } from '../src/io/model-folder';
+import { GraftMetaInit } from '../src/io/graft-json';
+import { createTfjsPredictor } from '../src/engine/predictor';
+import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/onnx/runtime';
+import { createOnnxPrefixRunner } from '../src/onnx/prefix';
+import { GraftError } from '../src/errors';
+import { convZoo, randomizeWeights, relativeError } from './helpers/onnx-models';
+import { tmpDir } from './helpers/tmp';
+
+type T = tf.SymbolicTensor;
+
+/** stem -> block (boundary `block_relu`) -> head; BN statistics random, so inference-mode BN matters. */
+function splitModel(): tf.LayersModel {
+  const L = tf.layers;
+  const input = tf.input({ shape: [12, 10, 3], name: 'image' });
+  let x = L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'stem_conv' }).apply(input) as T;
+  x = L.batchNormalization({ name: 'stem_bn' }).apply(x) as T;
+  x = L.activation({ activation: 'relu', name: 'stem_relu' }).apply(x) as T;
+  x = L.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'block_conv' }).apply(x) as T;
+  x = L.batchNormalization({ name: 'block_bn' }).apply(x) as T;
+  x = L.activation({ activation: 'relu', name: 'block_relu' }).apply(x) as T;
+  x = L.conv2d({ filters: 8, kernelSize: 1, activation: 'relu', name: 'head_conv' }).apply(x) as T;
+  x = L.globalAveragePooling2d({ name: 'head_pool' }).apply(x) as T;
+  const out = L.dense({ units: 4, activation: 'softmax', name: 'predictions' }).apply(x) as T;
+  return tf.model({ inputs: input, outputs: out, name: 'split' });
+}
+
+const HEAD = ['head_conv', 'head_pool', 'predictions'];
+
+describe('onnxruntime engine', () => {
+  const root = tmpDir();
+  beforeAll(() => initBackend({ backend: 'wasm', log: null }));
+
+  test('createOnnxPredictor matches the tfjs predictor, caches the graph by weights hash and leaks no tensors', async () => {
+    const model = convZoo();
+    randomizeWeights(model, 8);
+    const meta: GraftMetaInit = { architecture: 'custom', inputShape: [13, 11, 3], preprocessing: 'none', classNames: ['a', 'b', 'c', 'd'], outputActivation: 'softmax', groups: [] };
+    const dir = path.join(root, 'predictor');
+    await saveModelFolder(dir, model, meta);
+    const input = Float32Array.from({ length: 5 * 13 * 11 * 3 }, (_, i) => ((i * 37) % 255) - 100);
+
+    const start = tf.memory().numTensors;
+    const onnxP = await createOnnxPredictor(dir, { threads: 1 });
+    expect(onnxP.engine).toBe('onnxruntime cpu x1');
+    expect(onnxP.meta.classNames).toEqual(['a', 'b', 'c', 'd']);
+    const viaOnnx = await onnxP.predict(input, 5);
+    await onnxP.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    const tfjsP = await createTfjsPredictor(dir);
+    const viaTfjs = await tfjsP.predict(input, 5);
+    await tfjsP.dispose();
+    expect(viaOnnx).toHaveLength(20);
+    expect(relativeError(viaOnnx, viaTfjs)).toBeLessThan(1e-4);
+
+    const cache = path.join(dir, ONNX_CACHE_DIR);
+    const [first] = fs.readdirSync(cache);
+    expect(first).toMatch(/^[0-9a-f]{32}\.onnx$/);
+    const mtime = fs.statSync(path.join(cache, first)).mtimeMs;
+    await (await createOnnxPredictor(dir, { threads: 1 })).dispose();
+    expect(fs.statSync(path.join(cache, first)).mtimeMs).toBe(mtime);
+
+    // New weights in the same folder: a new key, the stale graph removed, and the new weights used.
+    randomizeWeights(model, 9);
+    await saveModelFolder(dir, model, meta);
+    const again = await createOnnxPredictor(dir, { threads: 1 });
+    const after = await again.predict(input, 5);
+    await again.dispose();
+    const entries = fs.readdirSync(cache).filter((e) => e.endsWith('.onnx'));
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).not.toBe(first);
+    const expected = tf.tidy(() => (model.predict(tf.tensor4d(input, [5, 13, 11, 3])) as tf.Tensor).dataSync() as Float32Array);
+    expect(relativeError(after, expected)).toBeLessThan(1e-4);
+    model.dispose();
+  });
+
+  test('doctor reports the onnxruntime version and providers', async () => {
+    expect(await onnxRuntimeDoctorLine()).toMatch(/^ok 1\.\d+\.\d+, providers: cpu x\d+, cuda/);
+  });
+
+  test('the prefix runner returns the boundary layer output as tfjs computes it, without leaking tensors', async () => {
+    const model = splitModel();
+    randomizeWeights(model, 10);
+    const x = tf.randomUniform([3, 12, 10, 3], -1, 1, 'float32', 2);
+    const start = tf.memory().numTensors;
+    const runner = await createOnnxPrefixRunner(model, 'block_relu', { threads: 1 });
+    expect(runner.outputShape).toEqual([6, 5, 8]);
+    const out = await runner.run(x.dataSync() as Float32Array, 3);
+    await runner.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    const prefix = tf.model({ inputs: model.inputs, outputs: model.getLayer('block_relu').output as T });
+    const expected = tf.tidy(() => (prefix.predict(x) as tf.Tensor).dataSync() as Float32Array);
+    expect(relativeError(out, expected)).toBeLessThan(1e-4);
+    await expect(createOnnxPrefixRunner(model, 'nope')).rejects.toThrow(GraftError);
+    x.dispose();
+    model.dispose();
+  });
+
+  test('training the head on an onnxruntime prefix gives the all-tfjs losses to 1e-4', async () => {
+    const model = splitModel();
+    randomizeWeights(model, 11);
+    const batch = 8;
+    const x = tf.randomUniform([batch, 12, 10, 3], -1, 1, 'float32', 3);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 3, 2, 1, 0], 'int32'), 4);
+    const headLayers = HEAD.map((n) => model.getLayer(n));
+    const headVars = headLayers.flatMap((l) => l.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+    const initial = headLayers.map((l) => l.getWeights().map((w) => w.clone()));
+    const steps = 5;
+
+    // All tfjs: the whole model forward (inference-mode BN in the frozen part), gradients for the head only.
+    const tfjsLosses: number[] = [];
+    const sgdA = tf.train.sgd(0.5);
+    for (let s = 0; s < steps; s++) {
+      const loss = sgdA.minimize(() => tf.losses.softmaxCrossEntropy(y, tf.log(model.apply(x, { training: false }) as tf.Tensor)) as tf.Scalar, true, headVars)!;
+      tfjsLosses.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+
+    // Prefix on onnxruntime, the head in tfjs, from the same initial head weights.
+    headLayers.forEach((l, i) => l.setWeights(initial[i]));
+    const runner = await createOnnxPrefixRunner(model, 'block_relu', { threads: 1 });
+    const features = tf.input({ shape: runner.outputShape });
+    const head = tf.model({ inputs: features, outputs: headLayers.reduce((t, l) => l.apply(t) as T, features as T) });
+    const onnxLosses: number[] = [];
+    const sgdB = tf.train.sgd(0.5);
+    const pixels = x.dataSync() as Float32Array;
+    for (let s = 0; s < steps; s++) {
+      const f = tf.tensor4d(await runner.run(pixels, batch), [batch, ...runner.outputShape] as [number, number, number, number]);
+      const loss = sgdB.minimize(() => tf.losses.softmaxCrossEntropy(y, tf.log(head.apply(f) as tf.Tensor)) as tf.Scalar, true, headVars)!;
+      onnxLosses.push(loss.dataSync()[0]);
+      tf.dispose([f, loss]);
+    }
+    await runner.dispose();
+
+    expect(tfjsLosses[steps - 1]).toBeLessThan(tfjsLosses[0] - 0.05); // it trains
+    onnxLosses.forEach((l, i) => expect(Math.abs(l - tfjsLosses[i])).toBeLessThan(1e-4 * Math.max(1, tfjsLosses[i])));
+    tf.dispose([x, y, ...initial.flat()]);
+    sgdA.dispose();
+    sgdB.dispose();
+    model.dispose();
+  });
+});
