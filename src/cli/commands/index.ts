@@ -2,9 +2,10 @@ import { Command } from 'commander';
 import { doctorCommand } from './doctor';
 import { datasetCommand } from './dataset';
 import { augmentCommand } from './augment';
+import { exportCommand } from './export';
 
 /**
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [doctorCommand, datasetCommand, augmentCommand];
+export const COMMANDS: Array<() => Command> = [doctorCommand, datasetCommand, augmentCommand, exportCommand];
