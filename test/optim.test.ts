@@ -45,7 +45,7 @@ describe('optimisers', () => {
     close(run({ type: 'adam', weightDecay: 0.1 }, [2], [[0]], 0.1), [[1.9]]);
     // RMSprop: sq = 0.1 * g^2, update g / sqrt(sq).
     close(run({ type: 'rmsprop' }, [1], [[2]], 0.01), [[1 - (0.01 * 2) / Math.sqrt(0.4)]]);
-    expect(() => optimizerConfig({ type: 'adamm' })).toThrow(/optimizer must be one of sgd, adam, adamw, rmsprop; received "adamm"/);
+    expect(() => optimizerConfig({ type: 'adamm' } as never)).toThrow(/optimizer must be one of sgd, adam, adamw, rmsprop; received "adamm"/);
     expect(() => optimizerConfig({ type: 'sgd', nesterov: true })).toThrow(/nesterov needs momentum/);
     expect(() => optimizerConfig({ type: 'sgd', momentun: 0.9 } as never)).toThrow(/optimizer has no option "momentun"/);
   });

@@ -423,7 +423,6 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       state.epoch += 1;
       state.batch = 0;
       state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-      await cb.onEpochEnd?.(log);
 
       const value = log[monitor] as number;
       const w = state.watch;
@@ -448,6 +447,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       }
       const early = options.earlyStopping && w.wait >= options.earlyStopping.patience && state.epoch < epochs;
       if (early) stopReason = 'early-stopping';
+      await cb.onEpochEnd?.(log);
       await checkpoint('epoch');
       if (early) break;
     }

@@ -6,20 +6,21 @@ import { BatchSource } from '../../src/train/loop';
 import { createRng } from '../../src/util/rng';
 
 /** dense -> BN -> relu (`body`), dense -> relu (`mid`), dense softmax (`head`). */
-export function mlp(seed = 1, inputs = 6, classes = 3): { model: tf.LayersModel; groups: LayerGroup[] } {
+export function mlp(seed = 1, inputs = 6, classes = 3, dropout = 0): { model: tf.LayersModel; groups: LayerGroup[] } {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: seed * 10 + s });
   const input = tf.input({ shape: [inputs], name: 'in' });
   let x = tf.layers.dense({ name: 'fc1', units: 8, kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.activation({ name: 'relu1', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dense({ name: 'fc2', units: 8, activation: 'relu', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
+  if (dropout) x = tf.layers.dropout({ name: 'drop', rate: dropout }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.dense({ name: 'predictions', units: classes, activation: 'softmax', kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
   return {
     model: tf.model({ inputs: input, outputs: out, name: `mlp${seed}` }),
     groups: [
       { name: 'body', layers: ['fc1', 'bn1', 'relu1'] },
       { name: 'mid', layers: ['fc2'] },
-      { name: 'head', layers: ['predictions'] },
+      { name: 'head', layers: dropout ? ['drop', 'predictions'] : ['predictions'] },
     ],
   };
 }
