@@ -1,0 +1,146 @@
+/**
+ * `createClassifier`: a pretrained (or random) trunk plus a new head for your classes. The trunk is a registry
+ * architecture without its top (weights `imagenet`, a Keras .h5, or none), or the trunk of an existing graft model
+ * folder (every group but `head`, with its weights, architecture and preprocessing).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { GraftError, rejectUnknownKeys } from '../errors';
+import { GRAFT_JSON, LayerGroup } from '../io/graft-json';
+import { loadModelFolder } from '../io/model-folder';
+import { BuiltModel, ModelMeta, buildModel } from './build';
+import { HeadOptions, applyHead, resolveHead } from './head';
+import { Net, Sym } from './net';
+import { getArchitecture } from './registry';
+import { SimpleCnnOptions, resolveSimpleCnn, simpleCnnHead } from './simple_cnn';
+import { WeightsProgress } from './weights';
+
+/** Options for `createClassifier`. */
+export interface CreateClassifierOptions {
+  /** Registry architecture of the trunk (not needed when `weights` is a graft model folder). */
+  arch?: string;
+  /** `imagenet`, a Keras .h5 path or URL, a graft model folder whose trunk to reuse, or null for random weights. */
+  weights?: string | null;
+  /** [height, width, channels]; default the architecture's (or the model folder's) input shape. */
+  inputShape?: number[];
+  /** Class names in output order. */
+  classNames: string[];
+  /** The new head (default: avg pooling + output; for `simple_cnn`, its flatten/dense/dropout top). */
+  head?: HeadOptions;
+  /** `simple_cnn` configuration when `arch` is `simple_cnn`. */
+  simpleCnn?: SimpleCnnOptions;
+  /** Download progress for `imagenet` / URL weights. */
+  onProgress?: WeightsProgress;
+}
+
+const KEYS = ['arch', 'weights', 'inputShape', 'classNames', 'head', 'simpleCnn', 'onProgress'];
+
+/** Whether `weights` names a graft model folder rather than a file or `imagenet`. */
+export function isModelFolder(weights: string | null | undefined): weights is string {
+  return typeof weights === 'string' && weights !== 'imagenet' && fs.existsSync(path.join(weights, GRAFT_JSON));
+}
+
+/** Builds a classifier: trunk + new head; `meta.groups` ends with `head`. */
+export async function createClassifier(options: CreateClassifierOptions): Promise<BuiltModel> {
+  rejectUnknownKeys('createClassifier', options, KEYS);
+  const classNames = options.classNames;
+  if (!Array.isArray(classNames) || classNames.length === 0 || !classNames.every((c) => typeof c === 'string')) {
+    throw new GraftError(`classNames must be a non-empty list of class names; received ${JSON.stringify(classNames)}.`);
+  }
+  if (new Set(classNames).size !== classNames.length) throw new GraftError(`classNames must be unique; received ${JSON.stringify(classNames)}.`);
+  const trunk = isModelFolder(options.weights) ? await folderTrunk(options.weights, options) : await registryTrunk(options);
+  try {
+    const head = resolveHead(options.head, trunk.defaultHead);
+    const net = new Net();
+    net.group('head');
+    const out = applyHead(net, trunk.output, head, classNames.length);
+    const model = tf.model({ inputs: trunk.input, outputs: out, name: `${trunk.meta.architecture}_classifier` });
+    const meta: ModelMeta = {
+      ...trunk.meta,
+      classNames: [...classNames],
+      outputActivation: head.outputActivation,
+      groups: [...trunk.groups, ...net.groups],
+      head,
+    };
+    return { model, meta };
+  } catch (err) {
+    trunk.dispose();
+    throw err;
+  }
+}
+
+/** A trunk ready for a head. */
+interface Trunk {
+  input: Sym;
+  output: Sym;
+  groups: LayerGroup[];
+  meta: Pick<ModelMeta, 'architecture' | 'inputShape' | 'preprocessing' | 'weights'>;
+  defaultHead: HeadOptions;
+  dispose(): void;
+}
+
+async function registryTrunk(o: CreateClassifierOptions): Promise<Trunk> {
+  if (o.arch === undefined) throw new GraftError('createClassifier needs arch (an architecture name) unless weights is a graft model folder.');
+  const spec = getArchitecture(o.arch);
+  const built = await buildModel({
+    arch: spec.name,
+    includeTop: false,
+    inputShape: o.inputShape,
+    weights: o.weights ?? null,
+    simpleCnn: o.simpleCnn,
+    onProgress: o.onProgress,
+  });
+  const defaultHead = spec.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn(o.simpleCnn)) : { pooling: 'avg' as const };
+  return {
+    input: built.model.inputs[0],
+    output: built.model.outputs[0],
+    groups: built.meta.groups,
+    meta: { architecture: spec.name, inputShape: built.meta.inputShape, preprocessing: built.meta.preprocessing, weights: o.weights ?? null },
+    defaultHead,
+    dispose: () => built.model.dispose(),
+  };
+}
+
+/** The trunk of a saved graft model: every group before `head`, sharing its layers and weights. */
+async function folderTrunk(dir: string, o: CreateClassifierOptions): Promise<Trunk> {
+  if (o.simpleCnn !== undefined) throw new GraftError('simpleCnn cannot reshape a trunk loaded from a model folder; drop the simpleCnn option.');
+  const { model, meta } = await loadModelFolder(dir);
+  const fail = (message: string): never => {
+    model.dispose();
+    throw new GraftError(message);
+  };
+  if (o.arch !== undefined && o.arch !== meta.architecture) {
+    fail(`${dir} holds a ${meta.architecture} model but arch is ${o.arch}; drop arch or pick the matching folder.`);
+  }
+  if (o.inputShape !== undefined && JSON.stringify(o.inputShape) !== JSON.stringify(meta.inputShape)) {
+    fail(`${dir} takes input ${JSON.stringify(meta.inputShape)}, received inputShape ${JSON.stringify(o.inputShape)}; a saved trunk keeps its input shape, so drop inputShape.`);
+  }
+  const headIndex = meta.groups.findIndex((g) => g.name === 'head');
+  const groups = meta.groups.slice(0, headIndex < 0 ? meta.groups.length : headIndex);
+  const boundary = groups.at(-1)?.layers.at(-1);
+  if (headIndex !== meta.groups.length - 1 || !boundary) {
+    fail(`${dir}/graft.json has no trunk groups followed by a final head group; it cannot donate a trunk (re-save it with graft).`);
+  }
+  const oldHead = model.layers.filter((l) => meta.groups[headIndex].layers.includes(l.name));
+  const output = model.getLayer(boundary!).output as Sym;
+  for (const layer of oldHead) layer.dispose();
+  const spec = safeArchitecture(meta.architecture);
+  const defaultHead = spec?.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn({})) : { pooling: 'avg' as const };
+  return {
+    input: model.inputs[0],
+    output,
+    groups,
+    meta: { architecture: meta.architecture, inputShape: meta.inputShape, preprocessing: meta.preprocessing, weights: dir },
+    defaultHead,
+    dispose: () => tf.model({ inputs: model.inputs, outputs: output }).dispose(),
+  };
+}
+
+function safeArchitecture(name: string) {
+  try {
+    return getArchitecture(name);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The small toolkit every family builder uses: Keras-style automatic layer names (so unnamed Keras layers get the
+ * names a fresh Keras session would give them), and the layer-group bookkeeping (each layer lands in the group
+ * that is open when it is applied, so groups come from the builder itself rather than from a second list).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LayerGroup } from '../io/graft-json';
+
+/** A symbolic tensor flowing through a model under construction. */
+export type Sym = tf.SymbolicTensor;
+
+/** Options for `Net.conv`. */
+export interface ConvArgs {
+  /** Output channels. */
+  filters: number;
+  /** Kernel size (square) or [rows, cols]. */
+  kernel: number | [number, number];
+  /** Stride (square). */
+  strides?: number;
+  /** `same` or `valid` (Keras default `valid`). */
+  padding?: 'same' | 'valid';
+  /** Whether the layer has a bias (Keras default true). */
+  useBias?: boolean;
+  /** Activation fused into the layer (VGG does this; the others use separate activation layers). */
+  activation?: 'relu' | 'linear';
+  /** Layer name; omitted means a Keras automatic name (`conv2d`, `conv2d_1`, ...). */
+  name?: string;
+}
+
+/** Options for `Net.bn`. */
+export interface BatchNormArgs {
+  /** Layer name; omitted means `batch_normalization`, `batch_normalization_1`, ... */
+  name?: string;
+  /** Variance epsilon (Keras default 1e-3; ResNet uses 1.001e-5). */
+  epsilon?: number;
+  /** Whether the layer learns gamma (Inception V3 turns it off). */
+  scale?: boolean;
+}
+
+/** A model under construction: names layers like Keras and records which group each layer belongs to. */
+export class Net {
+  /** Groups in the order they were opened, i.e. input to output. */
+  readonly groups: LayerGroup[] = [];
+  private readonly counters = new Map<string, number>();
+  private current: LayerGroup | undefined;
+  private readonly init: { kernelInitializer?: 'zeros'; depthwiseInitializer?: 'zeros'; pointwiseInitializer?: 'zeros' };
+
+  /** `zeros` skips random kernel initialisation: right when weights are loaded next (VGG16's fc1 alone is 100M draws). */
+  constructor(options: { initializer?: 'random' | 'zeros' } = {}) {
+    this.init = options.initializer === 'zeros' ? { kernelInitializer: 'zeros', depthwiseInitializer: 'zeros', pointwiseInitializer: 'zeros' } : {};
+  }
+
+  /** Starts a new group; layers applied from now on belong to it. */
+  group(name: string): void {
+    this.current = { name, layers: [] };
+    this.groups.push(this.current);
+  }
+
+  /** The next automatic name for a layer class, counted per model the way a fresh Keras session counts. */
+  autoName(base: string): string {
+    const n = this.counters.get(base) ?? 0;
+    this.counters.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n}`;
+  }
+
+  /** Applies a layer and records it in the open group. */
+  apply(layer: tf.layers.Layer, x: Sym | Sym[]): Sym {
+    if (!this.current) throw new Error('Net.apply called before Net.group');
+    this.current.layers.push(layer.name);
+    return layer.apply(x) as Sym;
+  }
+
+  /** Conv2D with Keras defaults (valid padding, bias, glorot-uniform kernel). */
+  conv(x: Sym, a: ConvArgs): Sym {
+    const layer = tf.layers.conv2d({
+      filters: a.filters,
+      kernelSize: a.kernel,
+      strides: a.strides ?? 1,
+      padding: a.padding ?? 'valid',
+      useBias: a.useBias ?? true,
+      activation: a.activation ?? 'linear',
+      name: a.name ?? this.autoName('conv2d'),
+      kernelInitializer: this.init.kernelInitializer,
+    });
+    return this.apply(layer, x);
+  }
+
+  /** SeparableConv2D (depthwise then pointwise) with Keras defaults. */
+  sepConv(x: Sym, a: Omit<ConvArgs, 'activation'>): Sym {
+    const layer = tf.layers.separableConv2d({
+      filters: a.filters,
+      kernelSize: a.kernel,
+      strides: a.strides ?? 1,
+      padding: a.padding ?? 'valid',
+      useBias: a.useBias ?? true,
+      name: a.name ?? this.autoName('separable_conv2d'),
+      depthwiseInitializer: this.init.depthwiseInitializer,
+      pointwiseInitializer: this.init.pointwiseInitializer,
+    });
+    return this.apply(layer, x);
+  }
+
+  /** BatchNormalization over the channel axis. */
+  bn(x: Sym, a: BatchNormArgs = {}): Sym {
+    const layer = tf.layers.batchNormalization({
+      axis: -1,
+      epsilon: a.epsilon ?? 1e-3,
+      scale: a.scale ?? true,
+      name: a.name ?? this.autoName('batch_normalization'),
+    });
+    return this.apply(layer, x);
+  }
+
+  /** An activation layer (`leaky_relu` becomes tfjs's LeakyReLU layer with Keras's default slope). */
+  act(x: Sym, activation: string, name?: string): Sym {
+    if (activation === 'leaky_relu') {
+      return this.apply(tf.layers.leakyReLU({ alpha: 0.3, name: name ?? this.autoName('leaky_re_lu') }), x);
+    }
+    const layer = tf.layers.activation({ activation: activation as 'relu', name: name ?? this.autoName('activation') });
+    return this.apply(layer, x);
+  }
+
+  /** Max or average pooling. */
+  pool(x: Sym, kind: 'max' | 'avg', a: { size: number; strides?: number; padding?: 'same' | 'valid'; name?: string }): Sym {
+    const args = { poolSize: a.size, strides: a.strides ?? a.size, padding: a.padding ?? 'valid' } as const;
+    const layer =
+      kind === 'max'
+        ? tf.layers.maxPooling2d({ ...args, name: a.name ?? this.autoName('max_pooling2d') })
+        : tf.layers.averagePooling2d({ ...args, name: a.name ?? this.autoName('average_pooling2d') });
+    return this.apply(layer, x);
+  }
+
+  /** Global average or max pooling (Keras automatic names unless named). */
+  globalPool(x: Sym, kind: 'avg' | 'max', name?: string): Sym {
+    const layer =
+      kind === 'avg'
+        ? tf.layers.globalAveragePooling2d({ name: name ?? this.autoName('global_average_pooling2d') })
+        : tf.layers.globalMaxPooling2d({ name: name ?? this.autoName('global_max_pooling2d') });
+    return this.apply(layer, x);
+  }
+
+  /** Symmetric zero padding. */
+  zeroPad(x: Sym, pad: number, name?: string): Sym {
+    const layer = tf.layers.zeroPadding2d({ padding: [[pad, pad], [pad, pad]], name: name ?? this.autoName('zero_padding2d') });
+    return this.apply(layer, x);
+  }
+
+  /** Element-wise sum. */
+  add(xs: Sym[], name?: string): Sym {
+    return this.apply(tf.layers.add({ name: name ?? this.autoName('add') }), xs);
+  }
+
+  /** Channel concatenation. */
+  concat(xs: Sym[], name?: string): Sym {
+    return this.apply(tf.layers.concatenate({ axis: -1, name: name ?? this.autoName('concatenate') }), xs);
+  }
+
+  /** Flatten. */
+  flatten(x: Sym, name?: string): Sym {
+    return this.apply(tf.layers.flatten({ name: name ?? this.autoName('flatten') }), x);
+  }
+
+  /** Dense with an optional fused activation. */
+  dense(x: Sym, units: number, a: { activation?: string; name?: string } = {}): Sym {
+    const layer = tf.layers.dense({
+      units,
+      activation: (a.activation ?? 'linear') as 'linear',
+      name: a.name ?? this.autoName('dense'),
+      kernelInitializer: this.init.kernelInitializer,
+    });
+    return this.apply(layer, x);
+  }
+
+  /** Dropout (active only while training). */
+  dropout(x: Sym, rate: number, name?: string): Sym {
+    return this.apply(tf.layers.dropout({ rate, name: name ?? this.autoName('dropout') }), x);
+  }
+}
