@@ -159,6 +159,9 @@ describe('graft wasm kernels', () => {
     [[1, 4, 5], [3, 5, 2], false, false],
     [[2, 3, 4, 5], [2, 3, 5, 6], false, false],
     [[33, 17], [33, 9], true, false],
+    // A large transposed right operand (a dense layer's input gradient) takes the swapped product.
+    [[2, 7], [40, 7], false, true],
+    [[7, 2], [40, 7], true, true],
   ];
 
   test.each(matmulCases)('BatchMatMul %p x %p transposeA=%p transposeB=%p matches cpu', async (aShape, bShape, ta, tb) => {

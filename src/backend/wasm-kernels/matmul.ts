@@ -40,6 +40,19 @@ function describe(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, trans
   return { m, k, n, batchA, batchB, outShape: [...outer, m, n] };
 }
 
+/**
+ * Whether computing the transposed product moves fewer floats. Direct: copy each transposed operand, then XNNPACK
+ * packs the right one. Swapped: copy each operand that is not transposed, XNNPACK packs op(A)^T, and the result
+ * is transposed back.
+ */
+function swapIsCheaper(p: Product, transposeA: boolean, transposeB: boolean): boolean {
+  const sizeA = p.m * p.k;
+  const sizeB = p.k * p.n;
+  const direct = (transposeA ? sizeA : 0) + (transposeB ? sizeB : 0) + sizeB;
+  const swapped = (transposeB ? 0 : sizeB) + (transposeA ? 0 : sizeA) + sizeA + p.m * p.n;
+  return swapped < direct;
+}
+
 /** Copies batch item `i` of a [batch, rows, cols] tensor into its own tensor (owned by the caller). */
 function batchItem(scope: KernelScope, t: tf.TensorInfo, i: number): tf.TensorInfo {
   const [, rows, cols] = t.shape;
@@ -62,6 +75,16 @@ export function fastBatchMatMul(stock: tf.KernelFunc): (args: KernelArgs) => tf.
     const plain = (x: tf.TensorInfo, y: tf.TensorInfo) =>
       stock({ inputs: { a: x, b: y }, backend: args.backend as never, attrs: { transposeA: false, transposeB: false } as never }) as tf.TensorInfo;
     return composed(args.backend, (scope) => {
+      if (p.batchA === 1 && p.batchB === 1 && swapIsCheaper(p, transposeA, transposeB)) {
+        // C = op(A) op(B) computed as (op(B)^T op(A)^T)^T, so a large transposed operand (the kernel in a dense
+        // layer's input gradient) is read in place instead of copied and then packed by XNNPACK.
+        const left = transposeB ? view(b, [1, p.n, p.k]) : scope.run('Transpose', { x: view(b, [1, p.k, p.n]) }, { perm: [0, 2, 1] });
+        const right = transposeA ? view(a, [1, p.k, p.m]) : scope.run('Transpose', { x: view(a, [1, p.m, p.k]) }, { perm: [0, 2, 1] });
+        const cT = scope.track(plain(left, right));
+        const c = scope.run('Transpose', { x: cT }, { perm: [0, 2, 1] });
+        c.shape = p.outShape;
+        return c;
+      }
       const a3 = transposeA
         ? scope.run('Transpose', { x: view(a, [p.batchA, p.k, p.m]) }, { perm: [0, 2, 1] })
         : view(a, [p.batchA, p.m, p.k]);
