@@ -49,9 +49,10 @@ const MODELS: Record<string, () => tf.LayersModel> = {
 /** Deterministic weights (positive where a layer needs it), so both backends start from the same model. */
 function setSeededWeights(model: tf.LayersModel): void {
   const values = model.weights.map((w, i) => {
-    const noise = randomValues(`weight${i}`, tf.util.sizeFromShape(w.shape));
+    const shape = w.shape as number[];
+    const noise = randomValues(`weight${i}`, tf.util.sizeFromShape(shape));
     const positive = /gamma|moving_variance/.test(w.name);
-    return tf.tensor(noise.map((v) => (positive ? 1 + 0.1 * Math.abs(v) : 0.3 * v)), w.shape);
+    return tf.tensor(noise.map((v) => (positive ? 1 + 0.1 * Math.abs(v) : 0.3 * v)), shape);
   });
   model.setWeights(values);
   tf.dispose(values);
