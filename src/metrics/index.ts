@@ -6,3 +6,4 @@ export * from './topk';
 export * from './decision';
 export * from './report';
 export * from './text';
+export * from './html';

@@ -43,6 +43,8 @@ export interface EvaluationSettings {
   tta: string;
   /** Largest k of top-k accuracy. */
   topK: number;
+  /** How many of the most confidently wrong samples a report keeps. */
+  mistakes: number;
   /** What ill-defined ratios become. */
   zeroDivision: ZeroDivision;
   /** For two-class models: the class treated as positive. */
@@ -113,6 +115,8 @@ export interface EvaluationReport {
   mistakes: Mistake[];
   /** Zero-division and other warnings, one line each. */
   warnings: string[];
+  /** Memory at the start and end of the run (absent from merged reports), to show evaluation streams in bounded memory. */
+  resources?: { rssStartMiB: number; rssEndMiB: number; tensorsStart: number; tensorsEnd: number };
 }
 
 /** Everything a report holds besides what is derived from counts. */
@@ -138,7 +142,7 @@ export function buildReport(input: ReportInput): EvaluationReport {
     ...input,
     metrics,
     topK: counts.topK.map(({ k, hits }) => ({ k, accuracy: n ? hits / n : NaN })),
-    mistakes: [...input.mistakes].sort(compareMistakes),
+    mistakes: [...input.mistakes].sort(compareMistakes).slice(0, input.settings.mistakes),
     warnings: [...(input.warnings ?? []), ...metrics.warnings],
   };
   if (settings.positiveLabel !== undefined) {
@@ -174,7 +178,6 @@ export function mergeReports(reports: readonly EvaluationReport[], options: Merg
     assertSameLabels(first.counts.confusion.labels, r.counts.confusion.labels, `${names[0]} and ${names[i]}`);
   });
   const shards = checkShards(reports, names);
-  const maxMistakes = Math.max(...reports.map((r) => r.mistakes.length));
   const seconds = reports.reduce((a, r) => a + r.throughput.seconds, 0);
   const samples = reports.reduce((a, r) => a + r.data.samples, 0);
   const multilabel = reports.every((r) => r.counts.multilabel) ? addMultilabelCounts(reports.map((r) => r.counts.multilabel!)) : undefined;
@@ -199,7 +202,7 @@ export function mergeReports(reports: readonly EvaluationReport[], options: Merg
     mistakes: reports
       .flatMap((r) => r.mistakes)
       .sort(compareMistakes)
-      .slice(0, maxMistakes),
+      .slice(0, first.settings.mistakes),
   });
 }
 

@@ -1,0 +1,217 @@
+/**
+ * `evaluate`: streams a labelled dataset through a saved model in bounded memory (batch by batch, through the data
+ * module's `batches`), using the model's own input size and preprocessing, and returns the full report. Only
+ * counts, a bounded list of the worst mistakes and (optionally) a staged per-sample CSV are kept.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
+import { readGraftMeta, GraftMeta } from '../io/graft-json';
+import { Dataset, VerifyMode, openDataset } from '../data/dataset';
+import { batches } from '../data/batches';
+import { Predictor } from '../engine/predictor';
+import { createPredictor } from '../engine';
+import {
+  EvaluationReport,
+  EvaluationSettings,
+  Mistake,
+  addMultilabelSample,
+  addToConfusion,
+  buildReport,
+  compareMistakes,
+  emptyConfusionMatrix,
+  emptyMultilabelCounts,
+  predictedIndex,
+  rankOf,
+  zeroDivisionOption,
+  ZeroDivision,
+} from '../metrics';
+import { TtaMode, predictBatch, ttaMode } from './tta';
+import { StagedCsvWriter, topKCell } from './predictions-csv';
+
+/** Progress of a running evaluation. */
+export interface EvaluateProgress {
+  /** Images scored so far. */
+  done: number;
+  /** Images to score. */
+  total: number;
+  /** Seconds since the first batch was requested. */
+  seconds: number;
+  /** Throughput so far. */
+  imagesPerSecond: number;
+}
+
+/** Options for `evaluate`. */
+export interface EvaluateOptions {
+  /** Model folder (with graft.json). */
+  model: string;
+  /** Image folder, CSV manifest or IDX files, or an already opened dataset. */
+  data: string | Dataset;
+  /** Images per forward pass (default 32). */
+  batchSize?: number;
+  /** Test-time augmentation: `none` (default), `flip`, `flip+crop`, or true for `flip`. */
+  tta?: TtaMode | boolean;
+  /** Report top-1..top-k accuracy (default min(5, classes)). */
+  topK?: number;
+  /** Evaluate only shard `i/n` (1-based `i`): every n-th sample from the (i-1)-th; a string `i/n` or an object. */
+  shard?: string | { index: number; count: number };
+  /** Engine (`auto`, `onnx`, `tfjs`). */
+  engine?: string;
+  /** Threads the engine may use. */
+  threads?: number;
+  /** What ill-defined scores become (`warn`, 0, 1, `nan`). */
+  zeroDivision?: ZeroDivision | string;
+  /** Two-class models: the positive class (default the second class). */
+  positiveLabel?: string;
+  /** Two-class and sigmoid models: a class is predicted when its score is above this (default 0.5). */
+  threshold?: number;
+  /** How many of the most confidently wrong samples to keep (default 20). */
+  mistakes?: number;
+  /** Also write one CSV row per sample here (path, label, prediction, confidence, correct, top_k). */
+  predictionsCsv?: string;
+  /** How the dataset's files are checked when it is opened (see `openDataset`). */
+  verify?: VerifyMode;
+  /** Called after every batch. */
+  onProgress?: (progress: EvaluateProgress) => void;
+  /** Notices (engine fallback, skipped files); default stderr, null silences. */
+  log?: ((line: string) => void) | null;
+  /** Use this open predictor instead of loading the model (it is not disposed). */
+  predictor?: Predictor;
+}
+
+const EVALUATE_KEYS = [
+  'model', 'data', 'batchSize', 'tta', 'topK', 'shard', 'engine', 'threads', 'zeroDivision', 'positiveLabel', 'threshold',
+  'mistakes', 'predictionsCsv', 'verify', 'onProgress', 'log', 'predictor',
+];
+
+/** Parses `i/n` (1 <= i <= n) into a 0-based shard index and count. */
+export function parseShard(value: string | { index: number; count: number }): { index: number; count: number } {
+  if (typeof value === 'object') return { index: value.index, count: positiveInt('shard count', value.count) };
+  const m = /^(\d+)\/(\d+)$/.exec(String(value).trim());
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
+    throw new GraftError(`--shard must be i/n with 1 <= i <= n (e.g. 2/8 for the second of eight shards); received ${JSON.stringify(value)}.`);
+  }
+  return { index: Number(m[1]) - 1, count: Number(m[2]) };
+}
+
+/** Every `count`-th item from position `index`: a deterministic split any job runner can reproduce. */
+export function shardItems<T>(items: readonly T[], shard: { index: number; count: number } | null): T[] {
+  return shard ? items.filter((_, i) => i % shard.count === shard.index) : items.slice();
+}
+
+/**
+ * Maps dataset labels onto the model's class order. Classes the model does not know are an error naming them;
+ * model classes with no samples are fine (they score as scikit-learn scores absent labels) and noted.
+ */
+export function alignClasses(ds: Dataset, meta: GraftMeta, warnings: string[]): number[] {
+  const unknown = ds.classNames.filter((c) => !meta.classNames.includes(c));
+  if (unknown.length) {
+    const absent = meta.classNames.filter((c) => !ds.classNames.includes(c));
+    throw new GraftError(
+      `the dataset's classes differ from the model's: only in the data: ${unknown.join(', ')}; only in the model: ${absent.join(', ') || 'none'}. ` +
+        `Rename the class folders (or manifest labels) to the model's classes: ${meta.classNames.join(', ')}.`,
+    );
+  }
+  const absent = meta.classNames.filter((c) => !ds.classNames.includes(c));
+  if (absent.length) warnings.push(`the data has no class ${absent.join(', ')}; those classes count as absent (support 0).`);
+  return ds.classNames.map((c) => meta.classNames.indexOf(c));
+}
+
+/** Scores a labelled dataset with a saved model and returns the report (nothing is written unless `predictionsCsv`). */
+export async function evaluate(options: EvaluateOptions): Promise<EvaluationReport> {
+  rejectUnknownKeys('evaluate', options, EVALUATE_KEYS);
+  const meta = options.predictor?.meta ?? readGraftMeta(options.model);
+  const classes = meta.classNames.length;
+  const batchSize = positiveInt('batchSize', options.batchSize ?? 32);
+  const tta = ttaMode(options.tta);
+  const topK = Math.min(classes, positiveInt('topK', options.topK ?? Math.min(5, classes)));
+  const maxMistakes = options.mistakes === undefined ? 20 : options.mistakes === 0 ? 0 : positiveInt('mistakes', options.mistakes);
+  const shard = options.shard === undefined ? null : parseShard(options.shard);
+  const zeroDivision = zeroDivisionOption(options.zeroDivision);
+  const threshold = options.threshold === undefined ? 0.5 : finiteNumber('threshold', options.threshold, { min: 0, max: 1 });
+  if (options.positiveLabel !== undefined && classes !== 2) {
+    throw new GraftError(`positiveLabel only applies to two-class models; this model has ${classes} classes (${meta.classNames.join(', ')}).`);
+  }
+  const positiveLabel = classes === 2 ? (options.positiveLabel ?? meta.classNames[1]) : undefined;
+  const positiveIndex = positiveLabel === undefined ? undefined : meta.classNames.indexOf(positiveLabel);
+  if (positiveIndex === -1) throw new GraftError(`positiveLabel ${JSON.stringify(positiveLabel)} is not one of the model's classes (${meta.classNames.join(', ')}).`);
+  const multilabel = meta.outputActivation === 'sigmoid' && classes > 2;
+
+  const warnings: string[] = [];
+  const ds = typeof options.data === 'string' ? await openDataset(options.data, { verify: options.verify, log: options.log }) : options.data;
+  const toModel = alignClasses(ds, meta, warnings);
+  const samples = shardItems(ds.samples, shard).map((s) => ({ source: s.source, label: toModel[s.label] }));
+  const skipped = shardItems(ds.skipped, shard).length;
+  const view: Dataset = { ...ds, classNames: meta.classNames, samples };
+
+  const settings: EvaluationSettings = { tta, topK, mistakes: maxMistakes, zeroDivision, ...(positiveLabel !== undefined ? { positiveLabel, threshold } : {}), ...(multilabel ? { threshold } : {}) };
+  const confusion = emptyConfusionMatrix(meta.classNames);
+  const hits = Array.from({ length: topK }, () => 0);
+  const mlCounts = multilabel ? emptyMultilabelCounts(meta.classNames, threshold) : undefined;
+  let mistakes: Mistake[] = [];
+  const csv = options.predictionsCsv ? new StagedCsvWriter(options.predictionsCsv, ['path', 'label', 'prediction', 'confidence', 'correct', 'top_k']) : null;
+  const predictor = options.predictor ?? (await createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log }));
+  const rssStart = process.memoryUsage().rss;
+  const tensorsStart = tf.memory().numTensors;
+  const started = performance.now();
+  let done = 0;
+  let resources: EvaluationReport['resources'];
+  try {
+    const [h, w, c] = meta.inputShape;
+    for await (const batch of batches(view, { inputShape: [h, w, c], preprocessing: meta.preprocessing, batchSize })) {
+      let pixels: Float32Array;
+      try {
+        pixels = (await batch.x.data()) as Float32Array;
+      } finally {
+        batch.x.dispose();
+      }
+      const n = batch.labels.length;
+      const scores = await predictBatch(predictor, pixels, n, tta);
+      for (let i = 0; i < n; i++) {
+        const offset = i * classes;
+        const label = batch.labels[i];
+        const pred = predictedIndex(scores, offset, classes, { positiveIndex, threshold });
+        addToConfusion(confusion, label, pred);
+        const rank = rankOf(scores, offset, classes, label);
+        for (let k = rank; k < topK; k++) hits[k]++;
+        if (mlCounts) addMultilabelSample(mlCounts, meta.classNames.map((_, j) => j === label), scores.subarray(offset, offset + classes));
+        const source = batch.samples[i].source;
+        const confidence = scores[offset + pred];
+        if (pred !== label && maxMistakes > 0) {
+          const trueScore = scores[offset + label];
+          mistakes.push({ source, label: meta.classNames[label], prediction: meta.classNames[pred], confidence, trueScore, loss: -Math.log(Math.max(trueScore, 1e-12)) });
+        }
+        csv?.row([source, meta.classNames[label], meta.classNames[pred], confidence.toFixed(6), pred === label ? 1 : 0, topKCell(scores, offset, meta.classNames, topK)]);
+      }
+      if (mistakes.length > 2 * maxMistakes) mistakes = mistakes.sort(compareMistakes).slice(0, maxMistakes);
+      done += n;
+      const seconds = (performance.now() - started) / 1000;
+      options.onProgress?.({ done, total: samples.length, seconds, imagesPerSecond: seconds > 0 ? done / seconds : 0 });
+    }
+    csv?.commit();
+    resources = { rssStartMiB: rssStart / 2 ** 20, rssEndMiB: process.memoryUsage().rss / 2 ** 20, tensorsStart, tensorsEnd: tf.memory().numTensors };
+  } catch (err) {
+    csv?.abort();
+    throw err;
+  } finally {
+    if (!options.predictor) await predictor.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return buildReport({
+    model: {
+      dir: options.model,
+      architecture: meta.architecture,
+      classNames: meta.classNames,
+      inputShape: meta.inputShape,
+      preprocessing: meta.preprocessing,
+      outputActivation: meta.outputActivation,
+    },
+    data: { spec: typeof options.data === 'string' ? options.data : ds.root, samples: done, skipped, shard },
+    engine: predictor.engine,
+    settings,
+    throughput: { seconds, imagesPerSecond: seconds > 0 ? done / seconds : 0 },
+    counts: { confusion, topK: hits.map((v, k) => ({ k: k + 1, hits: v })), ...(mlCounts ? { multilabel: mlCounts } : {}) },
+    mistakes: mistakes.sort(compareMistakes).slice(0, maxMistakes),
+    warnings,
+    resources,
+  });
+}

@@ -1,0 +1,185 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { saveModelFolder } from '../src/io/model-folder';
+import { GraftMetaInit } from '../src/io/graft-json';
+import { createPredictor } from '../src/engine';
+import { evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
+import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
+import { GraftError } from '../src/errors';
+import { tmpDir } from './helpers/tmp';
+
+const CLASSES = ['blue', 'green', 'red'];
+
+/** A small CNN that predicts the channel with the highest mean (set weights), so predictions are varied but not perfect. */
+function colourModel(): tf.LayersModel {
+  const input = tf.input({ shape: [8, 8, 3] });
+  const conv = tf.layers.conv2d({ name: 'conv1', filters: 3, kernelSize: 3, padding: 'same' });
+  const dense = tf.layers.dense({ name: 'predictions', units: 3, activation: 'softmax' });
+  let x = conv.apply(input) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: dense.apply(x) as tf.SymbolicTensor });
+  const kernel = new Float32Array(3 * 3 * 3 * 3);
+  for (let c = 0; c < 3; c++) kernel[((1 * 3 + 1) * 3 + c) * 3 + c] = 1;
+  conv.setWeights([tf.tensor4d(kernel, [3, 3, 3, 3]), tf.zeros([3])]);
+  dense.setWeights([tf.eye(3).mul(12), tf.zeros([3])]);
+  return model;
+}
+
+const META: GraftMetaInit = {
+  architecture: 'custom',
+  inputShape: [8, 8, 3],
+  preprocessing: 'unit',
+  classNames: CLASSES,
+  outputActivation: 'softmax',
+  groups: [{ name: 'head', layers: ['conv1', 'pool', 'predictions'] }],
+  weights: null,
+};
+
+async function pngFolder(root: string, classes: string[], perClass: number): Promise<void> {
+  let seed = 1;
+  for (const [ci, name] of classes.entries()) {
+    fs.mkdirSync(path.join(root, name), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const px = Buffer.alloc(8 * 8 * 3);
+      for (let p = 0; p < px.length; p++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        // The class's channel is brighter by a per-image margin that is sometimes negative: some images are misread.
+        const margin = ((i * 53 + ci * 17) % 100) - 30;
+        px[p] = Math.max(0, Math.min(255, (seed % 200) + (p % 3 === ci ? margin : 0)));
+      }
+      await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(path.join(root, name, `${String(i).padStart(2, '0')}.png`));
+    }
+  }
+}
+
+describe('evaluate, predict and reports on a tiny model', () => {
+  const root = tmpDir();
+  const modelDir = path.join(root, 'model');
+  const dataDir = path.join(root, 'data');
+  const quiet = { log: null };
+
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', log: null });
+    const model = colourModel();
+    await saveModelFolder(modelDir, model, META);
+    model.dispose();
+    await pngFolder(dataDir, CLASSES, 7);
+  });
+
+  test('shard reports merged equal the whole run, and tensors do not leak', async () => {
+    const before = tf.memory().numTensors;
+    const whole = await evaluate({ model: modelDir, data: dataDir, batchSize: 4, topK: 2, mistakes: 5, ...quiet });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(whole.data.samples).toBe(21);
+    expect(whole.metrics.samples).toBe(21);
+    expect(whole.resources!.tensorsEnd).toBe(whole.resources!.tensorsStart);
+    expect(whole.mistakes.length).toBe(5);
+    // Predictions are varied (more than one predicted class), so the merge is tested on a non-trivial matrix.
+    expect(whole.counts.confusion.matrix[0].length - whole.counts.confusion.matrix.reduce((z, r) => r.map((v, j) => z[j] && v === 0), [true, true, true]).filter(Boolean).length).toBeGreaterThan(1);
+    // The report's scores are the scores of its own confusion matrix.
+    expect(whole.metrics).toEqual(classificationMetrics(whole.counts.confusion));
+
+    const files: string[] = [];
+    for (const i of [3, 1, 2]) {
+      const shard = await evaluate({ model: modelDir, data: dataDir, batchSize: 3, topK: 2, mistakes: 5, shard: `${i}/3`, ...quiet });
+      expect(shard.data.samples).toBe(7);
+      const [file] = await writeReports(shard, { out: path.join(root, `shard${i}.json`), formats: ['json'] });
+      files.push(file);
+    }
+    const merged = mergeReportFiles(files);
+    expect(merged.counts).toEqual(whole.counts);
+    expect(merged.metrics).toEqual(whole.metrics);
+    expect(merged.topK).toEqual(whole.topK);
+    expect(merged.data.samples).toBe(21);
+    expect(merged.data.mergedShards).toEqual([0, 1, 2]);
+    expect(merged.mistakes.map((m) => m.source)).toEqual(whole.mistakes.map((m) => m.source));
+    expect(formatClassificationReport(merged.metrics)).toBe(formatClassificationReport(whole.metrics));
+
+    const two = files.slice(0, 2).map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+    expect(() => mergeReports(two)).toThrow(/shard 2\/3 missing from the merge; pass all 3 shard reports/);
+    expect(() => mergeReports([two[0], two[0]])).toThrow(/are both shard 3\/3; pass each shard once/);
+  });
+
+  test('TTA flip averages the original and mirrored views', async () => {
+    const predictor = await createPredictor(modelDir, { engine: 'tfjs' });
+    try {
+      const pixels = Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => ((i * 37) % 255) / 255);
+      const before = tf.memory().numTensors;
+      const plain = await predictBatch(predictor, pixels, 2, 'none');
+      const flipped = new Float32Array(pixels.length);
+      for (let b = 0; b < 2; b++) for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 3; c++) flipped[((b * 8 + y) * 8 + (7 - x)) * 3 + c] = pixels[((b * 8 + y) * 8 + x) * 3 + c];
+      const mirror = await predictBatch(predictor, flipped, 2, 'none');
+      const tta = await predictBatch(predictor, pixels, 2, 'flip');
+      tta.forEach((v, i) => expect(v).toBeCloseTo((plain[i] + mirror[i]) / 2, 6));
+      const crop = await predictBatch(predictor, pixels, 2, 'flip+crop');
+      expect(crop.length).toBe(6);
+      expect(Math.abs(crop[0] - tta[0])).toBeGreaterThan(0);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      await predictor.dispose();
+    }
+  });
+
+  test('predictions CSV round-trips through report --predictions, and every format is written', async () => {
+    const out = path.join(root, 'full', 'eval.json');
+    const csv = path.join(root, 'full', 'eval.predictions.csv');
+    const report = await evaluate({ model: modelDir, data: dataDir, batchSize: 8, predictionsCsv: csv, tta: 'flip', ...quiet });
+    const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('path,label,prediction,confidence,correct,top_k');
+    expect(lines).toHaveLength(22);
+    const fromCsv = reportFromPredictions(csv, { model: modelDir });
+    expect(fromCsv.counts.confusion).toEqual(report.counts.confusion);
+    expect(fromCsv.metrics).toEqual(report.metrics);
+    const written = await writeReports(report, { out, formats: ['json', 'md', 'html', 'text'] });
+    expect(written.map((f) => path.basename(f)).sort()).toEqual(['eval.confusion.png', 'eval.html', 'eval.json', 'eval.md', 'eval.txt']);
+    const html = fs.readFileSync(path.join(root, 'full', 'eval.html'), 'utf8');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    expect(html).toContain('<svg');
+    if (report.mistakes.length) expect(html).toContain('data:image/png;base64,');
+    const png = await sharp(path.join(root, 'full', 'eval.confusion.png')).metadata();
+    expect(png.format).toBe('png');
+    expect(fs.readdirSync(path.join(root, 'full')).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  test('predict labels files and folders with top-k scores', async () => {
+    const before = tf.memory().numTensors;
+    const results = await predict({ model: modelDir, inputs: [path.join(dataDir, 'red'), path.join(dataDir, 'blue', '00.png')], topK: 2, ...quiet });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(results).toHaveLength(8);
+    for (const r of results) {
+      expect(CLASSES).toContain(r.prediction);
+      expect(r.top).toHaveLength(2);
+      expect(r.top[0].label).toBe(r.prediction);
+      expect(r.top[0].score).toBeGreaterThanOrEqual(r.top[1].score);
+    }
+    await expect(predict({ model: modelDir, inputs: [path.join(root, 'nope')], ...quiet })).rejects.toThrow(/nope does not exist/);
+  });
+
+  test('bad input: no graft.json, classes that differ, bad predictions CSVs, bad shards', async () => {
+    const bare = path.join(root, 'bare');
+    fs.mkdirSync(bare);
+    await expect(evaluate({ model: bare, data: dataDir, ...quiet })).rejects.toThrow(/has no graft\.json; it is not a graft model folder/);
+
+    const other = path.join(root, 'other');
+    await pngFolder(other, ['blue', 'green', 'purple'], 2);
+    const err = await evaluate({ model: modelDir, data: other, ...quiet }).catch((e) => e);
+    expect(err).toBeInstanceOf(GraftError);
+    expect(err.message).toMatch(/only in the data: purple; only in the model: red/);
+
+    const csv = (name: string, text: string) => {
+      const f = path.join(root, name);
+      fs.writeFileSync(f, text);
+      return f;
+    };
+    expect(() => reportFromPredictions(csv('a.csv', 'path,truth,prediction\nx.png,red,red\n'))).toThrow(/has no label column \(columns found: path, truth, prediction\)/);
+    expect(() => reportFromPredictions(csv('b.csv', 'label,prediction\nred,red\nred,pink\n'), { model: modelDir })).toThrow(/row 3: prediction "pink" is not a known class \(blue, green, red\)/);
+    const byIndex = reportFromPredictions(csv('c.csv', 'label,prediction\n0,0\n1,2\n2,2\n'));
+    expect(byIndex.counts.confusion.labels).toEqual(['0', '1', '2']);
+    expect(byIndex.metrics.accuracy).toBeCloseTo(2 / 3, 12);
+    expect(() => parseShard('0/3')).toThrow(/--shard must be i\/n with 1 <= i <= n/);
+    await expect(evaluate({ model: modelDir, data: dataDir, tta: 'mirror' as never, ...quiet })).rejects.toThrow(/tta must be one of none, flip, flip\+crop; received "mirror"/);
+  });
+});
