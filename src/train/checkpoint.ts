@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { GraftMetaInit } from '../io/graft-json';
+import { GraftMeta, GraftMetaInit } from '../io/graft-json';
 import { loadModelFolder, saveModelFolder } from '../io/model-folder';
 import { syncFrozenBatchNorm } from './freeze';
 import { LoopState } from './loop';
@@ -31,7 +31,7 @@ export interface Checkpoint {
   /** The model with its saved weights and trainable flags (BN inference mode restored). */
   model: tf.LayersModel;
   /** Its graft.json. */
-  meta: GraftMetaInit;
+  meta: GraftMeta;
   /** The loop state (owns its tensors; pass to `fit({resume})`, then dispose with `disposeLoopState`). */
   state: LoopState;
   /** What the caller stored alongside. */
@@ -62,7 +62,7 @@ function encodeTensors(tensors: Record<string, tf.Tensor>): { specs: TensorSpec[
 export async function saveCheckpoint(
   dir: string,
   model: tf.LayersModel,
-  meta: GraftMetaInit,
+  meta: GraftMetaInit | GraftMeta,
   state: LoopState,
   extra: Record<string, unknown> = {},
 ): Promise<void> {

@@ -1,0 +1,589 @@
+/**
+ * `train()`, the fine-tune recipe behind `graft train` (fastai's `fine_tune`): train the new head on a frozen trunk,
+ * then unfreeze (all groups, or the top K, optionally one more per stage) with discriminative learning rates. With
+ * no pretrained weights it is one stage with everything trainable. While a prefix of the model is frozen and
+ * augmentation is off, that prefix's outputs are computed once and the rest trains on them.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { currentBackend } from '../backend';
+import { AugmentSpec, parseAugmentation } from '../data/augment';
+import { batches, countBatches } from '../data/batches';
+import { Dataset, openDataset, splitDataset } from '../data/dataset';
+import { createPrefixRunner, PREFIX_ENGINES, PrefixEngine } from '../engine/prefix';
+import { GraftError, finiteNumber, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
+import { LayerGroup } from '../io/graft-json';
+import { saveModelFolder } from '../io/model-folder';
+import { ModelMeta, defaultInputShape } from '../models/build';
+import { createClassifier, isModelFolder } from '../models/classifier';
+import { HeadOptions } from '../models/head';
+import { getArchitecture } from '../models/registry';
+import { SimpleCnnOptions } from '../models/simple_cnn';
+import { cacheDir } from '../util/cache';
+import { svgToPng } from '../util/svg';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { freezeTo } from './freeze';
+import { resolveClassWeights } from './losses';
+import { BatchSource, EpochLog, FitCallbacks, LoopState, MONITORS, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
+import { OPTIMIZERS, OptimizerConfig, optimizerConfig } from './optim';
+import { PROGRESS_MODES, ProgressMode, progressCallbacks } from './progress';
+import { ScheduleConfig, scheduleConfig } from './schedule';
+import { trainingCurveSvg } from './plot';
+import { arraySource } from './sources';
+import { splitModel } from './split';
+
+/** One stage of the recipe. */
+export interface StageConfig {
+  /** Name shown in progress lines, history.json and the curve. */
+  name: string;
+  /** Epochs in this stage. */
+  epochs: number;
+  /** What trains: `head`, `all`, or the number of trunk groups (from the top) unfrozen besides the head. */
+  train: 'head' | 'all' | number;
+  /** Learning rate of the head (the last group). */
+  lr: number;
+  /** Discriminative rates: the first trainable group gets lr / lrMult, geometric in between. */
+  lrMult?: number;
+  /** Explicit rate per group name (overrides lrMult). */
+  groupLr?: Record<string, number>;
+  /** Schedule over the stage (default: the run's). */
+  schedule?: ScheduleConfig | string;
+}
+
+/** Everything `train()` (and `graft train`, and a `--config` file) accepts. */
+export interface TrainOptions {
+  /** Training images: a class-per-folder directory, a CSV manifest or an IDX folder (or an opened Dataset). */
+  data: string | Dataset;
+  /** Explicit validation set (else `valSplit` of the training data is held out). */
+  val?: string | Dataset;
+  /** Fraction of each class held out for validation when `val` is absent (default 0.2; 0 for none). */
+  valSplit?: number;
+  /** Registry architecture of the trunk (not needed when `weights` is a graft model folder). */
+  arch?: string;
+  /** `imagenet`, a Keras .h5 file, a graft model folder (its trunk), or null to train from scratch. */
+  weights?: string | null;
+  /** Square input size (channels from the architecture). */
+  inputSize?: number;
+  /** Full input shape [h, w, c] (overrides inputSize). */
+  inputShape?: number[];
+  /** The new head. */
+  head?: HeadOptions;
+  /** simple_cnn configuration. */
+  simpleCnn?: SimpleCnnOptions;
+  /** Model folder to write. */
+  out: string;
+  /** Epochs of the fine-tune stage(s) (from scratch: the only stage). Default 3. */
+  epochs?: number;
+  /** Epochs on the head with the trunk frozen first (default 1 with pretrained weights; ignored from scratch). */
+  headEpochs?: number;
+  /** What to unfreeze after the head stage: `all` (default) or the number of top trunk groups. */
+  unfreeze?: 'all' | number;
+  /** Unfreeze one more group per stage (needs a number for `unfreeze`), each stage `epochs` long. */
+  gradual?: boolean;
+  /** Learning rate of the head stage (default 1e-3); the unfrozen stages use half of it (fastai). */
+  lr?: number;
+  /** Discriminative multiplier for the unfrozen stages (default 10: the first group trains 10x slower than the head). */
+  lrMult?: number;
+  /** Explicit rate per group name for the unfrozen stages. */
+  groupLr?: Record<string, number>;
+  /** Optimiser name (default adam) or full config. */
+  optimizer?: OptimizerConfig['type'] | OptimizerConfig;
+  /** SGD / RMSprop momentum. */
+  momentum?: number;
+  /** SGD Nesterov momentum. */
+  nesterov?: boolean;
+  /** Weight decay (decoupled for adamw). */
+  weightDecay?: number;
+  /** Learning-rate schedule of every stage (default one-cycle). */
+  schedule?: ScheduleConfig | string;
+  /** Linear warm-up fraction of each stage. */
+  warmup?: number;
+  /** Augmentation: preset name, JSON pipeline, or null for none (default none). */
+  augment?: AugmentSpec;
+  /** Images per batch (default 32). */
+  batchSize?: number;
+  /** Seed of the split, shuffles, augmentation and dropout (default 0). */
+  seed?: number;
+  /** Label smoothing epsilon (default 0). */
+  labelSmoothing?: number;
+  /** `auto` (balanced), a list, or class name -> weight. */
+  classWeights?: 'auto' | number[] | Record<string, number>;
+  /** Clip gradients to this global norm. */
+  clipNorm?: number;
+  /** Early-stopping patience in epochs (per stage); restores the best weights. */
+  earlyStopping?: number;
+  /** Reduce-on-plateau patience in epochs (rates x0.1). */
+  reduceOnPlateau?: number;
+  /** Watched quantity (default val_loss with validation, else loss). */
+  monitor?: Monitor;
+  /** Save the model folder each time the monitored value improves (the best epoch so far is always on disk). */
+  saveBest?: boolean;
+  /** Keep BatchNormalization layers trainable while the trunk is frozen (fastai's default; default false, as Keras). */
+  trainBn?: boolean;
+  /** Continue from `<out>/checkpoint`. */
+  resume?: boolean;
+  /** Trunk feature cache while the trunk is frozen: memory (default), disk (also kept under the cache dir) or off. */
+  featureCache?: 'memory' | 'disk' | 'off';
+  /** Engine for the frozen prefix (default auto). */
+  prefixEngine?: PrefixEngine;
+  /** Explicit stages (replaces headEpochs / epochs / unfreeze / gradual). */
+  stages?: StageConfig[];
+  /** Progress display (default auto). */
+  progress?: ProgressMode;
+  /** Extra loop callbacks (after the progress display's). */
+  callbacks?: FitCallbacks;
+  /** Stop request: the run stops at the next batch and writes a checkpoint. */
+  signal?: AbortSignal;
+  /** Where notices go (default stderr; null for silence). */
+  log?: ((line: string) => void) | null;
+}
+
+/** Options a `--config` JSON file may set (everything but the programmatic hooks). */
+export const TRAIN_CONFIG_KEYS = [
+  'data', 'val', 'valSplit', 'arch', 'weights', 'inputSize', 'inputShape', 'head', 'simpleCnn', 'out', 'epochs', 'headEpochs',
+  'unfreeze', 'gradual', 'lr', 'lrMult', 'groupLr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmup',
+  'augment', 'batchSize', 'seed', 'labelSmoothing', 'classWeights', 'clipNorm', 'earlyStopping', 'reduceOnPlateau', 'monitor',
+  'saveBest', 'trainBn', 'resume', 'featureCache', 'prefixEngine', 'stages', 'progress',
+] as const;
+const API_KEYS = [...TRAIN_CONFIG_KEYS, 'callbacks', 'signal', 'log'];
+const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'lrMult', 'groupLr', 'schedule'];
+
+/** What `train()` did. */
+export interface TrainResult {
+  /** The model folder written (or the checkpoint folder when interrupted). */
+  out: string;
+  /** Every epoch of every stage. */
+  history: EpochLog[];
+  /** The stages run. */
+  stages: StageConfig[];
+  /** `completed`, or `aborted` when a stop request interrupted it (resume with `resume: true`). */
+  stopReason: 'completed' | 'aborted';
+  /** Validation metrics of the saved model (empty without validation). */
+  metrics: Record<string, number>;
+  /** Where the resume checkpoint is (when aborted). */
+  checkpoint?: string;
+}
+
+/** Sub-folder of the output holding the resume checkpoint while a run is unfinished. */
+export const CHECKPOINT_DIR = 'checkpoint';
+const FEATURE_CACHE_LIMIT_BYTES = 2 * 1024 ** 3;
+
+/** The recipe's stages from the options (or the explicit `stages`), checked against the model's groups. */
+export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: boolean): StageConfig[] {
+  const trunkGroups = groups.length - 1;
+  const lr = o.lr ?? 1e-3;
+  const stages: StageConfig[] = o.stages
+    ? o.stages.map((s) => {
+        rejectUnknownKeys(`stage ${JSON.stringify(s.name)}`, s, STAGE_KEYS);
+        return { ...s };
+      })
+    : [];
+  if (!o.stages) {
+    const epochs = o.epochs ?? 3;
+    if (!pretrained) {
+      stages.push({ name: 'scratch', epochs, train: 'all', lr });
+    } else {
+      const headEpochs = o.headEpochs ?? 1;
+      if (headEpochs > 0) stages.push({ name: 'head', epochs: headEpochs, train: 'head', lr });
+      const fine = { lr: lr / 2, lrMult: o.lrMult ?? 10, groupLr: o.groupLr };
+      const unfreeze = o.unfreeze ?? 'all';
+      if (epochs > 0 && o.gradual) {
+        if (unfreeze === 'all') throw new GraftError('gradual unfreezing needs a number of groups: pass --unfreeze K with --gradual.');
+        for (let k = 1; k <= unfreeze; k++) stages.push({ name: `unfreeze-${k}`, epochs, train: k, ...fine });
+      } else if (epochs > 0) {
+        stages.push({ name: unfreeze === 'all' ? 'fine-tune' : `unfreeze-${unfreeze}`, epochs, train: unfreeze, ...fine });
+      }
+    }
+  }
+  if (!stages.length) throw new GraftError('nothing to train: every stage has 0 epochs; pass --epochs or --head-epochs.');
+  for (const s of stages) {
+    if (typeof s.name !== 'string' || !s.name) throw new GraftError(`every stage needs a name; received ${JSON.stringify(s)}.`);
+    positiveInt(`stage ${s.name} epochs`, s.epochs);
+    finiteNumber(`stage ${s.name} lr`, s.lr, { min: 0 });
+    if (s.train !== 'head' && s.train !== 'all' && !(Number.isInteger(s.train) && s.train >= 0 && s.train <= trunkGroups)) {
+      throw new GraftError(`stage ${s.name}: train must be head, all or a number of trunk groups 0..${trunkGroups}; received ${JSON.stringify(s.train)}.`);
+    }
+  }
+  return stages;
+}
+
+/** Sets trainable flags for a stage: the last `k` trunk groups and the head train, everything before is frozen. */
+function applyStage(model: tf.LayersModel, groups: LayerGroup[], stage: StageConfig, trainBn: boolean): void {
+  const trunkGroups = groups.length - 1;
+  const k = stage.train === 'all' ? trunkGroups : stage.train === 'head' ? 0 : stage.train;
+  freezeTo(model, groups, trunkGroups - k, { trainBn });
+}
+
+/** Validates options and fills in defaults (also used by the CLI before it touches any file). */
+export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
+  rejectUnknownKeys('train', raw, API_KEYS);
+  const o: TrainOptions = { ...raw };
+  if (o.data === undefined) throw new GraftError('train needs data: a folder with one sub-folder per class, a CSV manifest or an IDX folder (--data).');
+  if (!o.out) throw new GraftError('train needs out: the model folder to write (--out).');
+  if (o.weights === undefined) o.weights = null;
+  if (o.arch === undefined && !isModelFolder(o.weights)) {
+    throw new GraftError('train needs arch (e.g. --arch simple_cnn or --arch vgg16) unless --weights is a graft model folder.');
+  }
+  const int = (key: keyof TrainOptions, min = 0) => {
+    if (o[key] === undefined) return;
+    const n = Number(o[key]);
+    if (!Number.isInteger(n) || n < min) throw new GraftError(`${key} must be a whole number >= ${min}; received ${JSON.stringify(o[key])}.`);
+    (o as unknown as Record<string, unknown>)[key] = n;
+  };
+  int('epochs');
+  int('headEpochs');
+  int('batchSize', 1);
+  int('seed');
+  int('inputSize', 1);
+  int('earlyStopping', 1);
+  int('reduceOnPlateau', 1);
+  const num = (key: keyof TrainOptions, range: { min?: number; max?: number }) => {
+    if (o[key] !== undefined) (o as unknown as Record<string, unknown>)[key] = finiteNumber(key, o[key], range);
+  };
+  num('valSplit', { min: 0, max: 0.99 });
+  num('lr', { min: 0 });
+  num('lrMult', { min: 1 });
+  num('labelSmoothing', { min: 0, max: 0.99 });
+  num('clipNorm', { min: 0 });
+  num('warmup', { min: 0, max: 1 });
+  if (o.unfreeze !== undefined && o.unfreeze !== 'all') {
+    const n = Number(o.unfreeze);
+    if (!Number.isInteger(n) || n < 0) throw new GraftError(`unfreeze must be all or a number of trunk groups; received ${JSON.stringify(o.unfreeze)}.`);
+    o.unfreeze = n;
+  }
+  if (o.monitor !== undefined) oneOf('monitor', o.monitor, MONITORS);
+  if (o.featureCache !== undefined) oneOf('featureCache', o.featureCache, ['memory', 'disk', 'off']);
+  if (o.prefixEngine !== undefined) oneOf('prefixEngine', o.prefixEngine, PREFIX_ENGINES);
+  if (o.progress !== undefined) oneOf('progress', o.progress, PROGRESS_MODES);
+  if (o.schedule !== undefined) scheduleConfig(o.schedule);
+  if (typeof o.optimizer === 'string') oneOf('optimizer', o.optimizer, OPTIMIZERS);
+  parseAugmentation(o.augment);
+  return o;
+}
+
+/** The optimiser config from the flat options. */
+function optimizerFrom(o: TrainOptions): OptimizerConfig {
+  const base = typeof o.optimizer === 'object' ? o.optimizer : { type: o.optimizer ?? 'adam' };
+  const extra = Object.fromEntries(
+    Object.entries({ momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay }).filter(([, v]) => v !== undefined),
+  );
+  return optimizerConfig({ ...base, ...extra });
+}
+
+/** The schedule of a stage, with the run's warm-up. */
+function scheduleFrom(o: TrainOptions, stage: StageConfig): ScheduleConfig {
+  const s = scheduleConfig(stage.schedule ?? o.schedule ?? 'one-cycle');
+  return o.warmup !== undefined && s.warmup === undefined ? { ...s, warmup: o.warmup } : s;
+}
+
+/** A BatchSource streaming a dataset through the data pipeline. */
+function datasetSource(ds: Dataset, meta: ModelMeta, o: { batchSize: number; augment?: AugmentSpec; shuffle: boolean; seed: string }): BatchSource {
+  const [h, w, c] = meta.inputShape;
+  // Keep decoded images between epochs while they fit comfortably in memory.
+  const cache = ds.samples.length * h * w * c < 512 * 1024 ** 2;
+  return {
+    samples: ds.samples.length,
+    steps: countBatches(ds, { batchSize: o.batchSize }),
+    batches: (epoch) =>
+      batches(ds, {
+        inputShape: meta.inputShape,
+        preprocessing: meta.preprocessing,
+        augment: o.augment ?? null,
+        batchSize: o.batchSize,
+        shuffle: o.shuffle,
+        seed: o.seed,
+        epoch,
+        cache,
+      }),
+  };
+}
+
+/** Number of leading groups whose layers are all frozen. */
+function frozenPrefixGroups(model: tf.LayersModel, groups: LayerGroup[]): number {
+  let n = 0;
+  for (const g of groups.slice(0, -1)) {
+    if (g.layers.some((name) => model.getLayer(name).trainable)) break;
+    n += 1;
+  }
+  return n;
+}
+
+/** A key for cached features: prefix weights, boundary, input handling and every image's bytes. */
+function featureKey(model: tf.LayersModel, groups: LayerGroup[], boundary: string, meta: ModelMeta, ds: Dataset): string {
+  const hash = crypto.createHash('sha256');
+  hash.update(JSON.stringify({ boundary, inputShape: meta.inputShape, preprocessing: meta.preprocessing, classNames: ds.classNames }));
+  for (const g of groups) for (const name of g.layers) for (const w of model.getLayer(name).weights) hash.update(new Uint8Array(w.read().dataSync().buffer));
+  const seen = new Set<string>();
+  for (const s of ds.samples) {
+    hash.update(`${s.source}\0${s.label}\0`);
+    const file = s.source.startsWith('idx:') ? s.source.slice(4).split('#')[0] : s.source;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    hash.update(fs.readFileSync(file));
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** Runs the frozen prefix over a dataset once, in dataset order. */
+async function computeFeatures(
+  model: tf.LayersModel,
+  groups: LayerGroup[],
+  boundary: string,
+  ds: Dataset,
+  meta: ModelMeta,
+  o: TrainOptions,
+  log: ((line: string) => void) | null,
+): Promise<{ values: Float32Array; shape: number[] } | null> {
+  const diskFile = o.featureCache === 'disk' ? path.join(cacheDir(), 'features', `${featureKey(model, groups, boundary, meta, ds)}.f32`) : undefined;
+  const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
+  try {
+    const per = runner.outputShape.reduce((a, b) => a * b, 1);
+    if (ds.samples.length * per * 4 > FEATURE_CACHE_LIMIT_BYTES) {
+      log?.(`graft: trunk features of ${ds.samples.length} images would take ${((ds.samples.length * per * 4) / 1024 ** 3).toFixed(1)} GiB; training through the trunk instead`);
+      return null;
+    }
+    if (diskFile && fs.existsSync(diskFile)) {
+      const bytes = fs.readFileSync(diskFile);
+      return { values: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape: runner.outputShape };
+    }
+    const values = new Float32Array(ds.samples.length * per);
+    let at = 0;
+    for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }).batches(0)) {
+      try {
+        const n = batch.labels.length;
+        values.set(await runner.run(batch.x.dataSync() as Float32Array, n), at * per);
+        at += n;
+      } finally {
+        batch.x.dispose();
+      }
+    }
+    if (diskFile) {
+      fs.mkdirSync(path.dirname(diskFile), { recursive: true });
+      fs.writeFileSync(`${diskFile}.tmp`, new Uint8Array(values.buffer));
+      fs.renameSync(`${diskFile}.tmp`, diskFile);
+    }
+    return { values, shape: runner.outputShape };
+  } finally {
+    await runner.dispose();
+  }
+}
+
+/** What one stage trains on: the whole model on images, or the suffix on cached prefix outputs. */
+interface StagePlan {
+  model: tf.LayersModel;
+  groups: LayerGroup[];
+  train: BatchSource;
+  validation?: BatchSource;
+  /** `images` or `features after <layer>`. */
+  input: string;
+  dispose(): void;
+}
+
+async function planStageData(
+  model: tf.LayersModel,
+  meta: ModelMeta,
+  data: { train: Dataset; validation?: Dataset },
+  o: TrainOptions,
+  seed: string,
+  log: ((line: string) => void) | null,
+): Promise<StagePlan> {
+  const batchSize = o.batchSize ?? 32;
+  const groups = meta.groups;
+  const frozen = frozenPrefixGroups(model, groups);
+  const augmenting = parseAugmentation(o.augment).steps.length > 0;
+  if (frozen > 0 && !augmenting && o.featureCache !== 'off') {
+    const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
+    const prefixGroups = groups.slice(0, frozen);
+    const trainFeatures = await computeFeatures(model, prefixGroups, boundary, data.train, meta, o, log);
+    const valFeatures = trainFeatures && data.validation && (await computeFeatures(model, prefixGroups, boundary, data.validation, meta, o, log));
+    if (trainFeatures && (valFeatures || !data.validation)) {
+      const split = splitModel(model, boundary);
+      split.prefix.dispose();
+      const labels = (ds: Dataset) => Int32Array.from(ds.samples, (s) => s.label);
+      return {
+        model: split.suffix,
+        groups: groups.slice(frozen),
+        train: arraySource({ values: trainFeatures.values, shape: trainFeatures.shape, labels: labels(data.train), batchSize, seed }),
+        validation:
+          valFeatures && data.validation
+            ? arraySource({ values: valFeatures.values, shape: valFeatures.shape, labels: labels(data.validation), batchSize, shuffle: false })
+            : undefined,
+        input: `features after ${boundary}`,
+        dispose: () => split.suffix.dispose(),
+      };
+    }
+  }
+  return {
+    model,
+    groups,
+    train: datasetSource(data.train, meta, { batchSize, augment: o.augment, shuffle: true, seed }),
+    validation: data.validation && datasetSource(data.validation, meta, { batchSize, shuffle: false, seed }),
+    input: 'images',
+    dispose: () => undefined,
+  };
+}
+
+/** Runs the fine-tune recipe and writes the model folder (with history.json and training-curve.png). */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const o = resolveTrainOptions(options);
+  const log = o.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : o.log;
+  const started = Date.now();
+  const seed = o.seed ?? 0;
+  const out = path.resolve(o.out);
+  const ckptDir = path.join(out, CHECKPOINT_DIR);
+
+  const ds = typeof o.data === 'string' ? await openDataset(o.data, { log }) : o.data;
+  const valSplit = o.valSplit ?? 0.2;
+  const data: { train: Dataset; validation?: Dataset } =
+    o.val !== undefined
+      ? await splitDataset(ds, { validation: o.val, open: { log } })
+      : valSplit > 0
+        ? await splitDataset(ds, { validationFraction: valSplit, seed })
+        : { train: ds };
+
+  let model: tf.LayersModel;
+  let meta: ModelMeta;
+  let resume: { state: LoopState; stageIndex: number; history: EpochLog[]; stages: StageConfig[] } | undefined;
+  if (o.resume) {
+    if (!hasCheckpoint(ckptDir)) throw new GraftError(`--resume: ${ckptDir} holds no checkpoint; run without --resume to start afresh.`);
+    const ckpt = await loadCheckpoint(ckptDir);
+    model = ckpt.model;
+    meta = ckpt.meta as ModelMeta;
+    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[] };
+    resume = { state: ckpt.state, ...extra };
+  } else {
+    const inputShape = o.inputShape ?? (o.inputSize && o.arch ? [o.inputSize, o.inputSize, defaultInputShape(getArchitecture(o.arch))[2]] : undefined);
+    const built = await createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames: ds.classNames, head: o.head, simpleCnn: o.simpleCnn });
+    model = built.model;
+    meta = built.meta;
+  }
+
+  try {
+    if (JSON.stringify(meta.classNames) !== JSON.stringify(ds.classNames)) {
+      throw new GraftError(`the checkpoint has classes ${meta.classNames.join(', ')} but the data has ${ds.classNames.join(', ')}; resume with the same data.`);
+    }
+    const stages = planStages(o, meta.groups, meta.weights !== null && meta.weights !== undefined);
+    if (resume && JSON.stringify(resume.stages) !== JSON.stringify(stages)) {
+      throw new GraftError(`the checkpoint in ${ckptDir} was written with different stages (${resume.stages.map((s) => s.name).join(', ')}); resume with the same options, or train without --resume.`);
+    }
+    const classWeights = resolveClassWeights(o.classWeights, ds.classNames, Int32Array.from(data.train.samples, (s) => s.label));
+    const loss = { outputActivation: meta.outputActivation, labelSmoothing: o.labelSmoothing, classWeights };
+    const optimizer = optimizerFrom(o);
+    const progress = progressCallbacks({ mode: o.progress ?? 'auto' });
+    const callbacks = mergeCallbacks(progress, o.callbacks);
+    // Epochs of the completed stages; a resumed stage's own epochs come back in its loop state.
+    let history: EpochLog[] = resume ? resume.history.slice() : [];
+    const stageInputs: Record<string, string> = {};
+    const trainingMeta = (extra: Record<string, unknown>) => ({
+      ...meta,
+      training: {
+        recipe: meta.weights === null || meta.weights === undefined ? 'scratch' : 'fine-tune',
+        data: { train: data.train.samples.length, validation: data.validation?.samples.length ?? 0, root: ds.root },
+        stages,
+        stageInputs,
+        optimizer,
+        schedule: o.schedule ?? 'one-cycle',
+        batchSize: o.batchSize ?? 32,
+        seed,
+        augment: o.augment ?? null,
+        labelSmoothing: o.labelSmoothing ?? 0,
+        classWeights: classWeights ?? null,
+        trainBn: Boolean(o.trainBn),
+        backend: currentBackend()?.backend ?? tf.getBackend(),
+        epochs: history.length,
+        ...extra,
+      },
+    });
+
+    for (let i = resume?.stageIndex ?? 0; i < stages.length; i++) {
+      const stage = stages[i];
+      applyStage(model, meta.groups, stage, Boolean(o.trainBn));
+      const plan = await planStageData(model, meta, data, o, `${seed}/${stage.name}`, log);
+      stageInputs[stage.name] = plan.input;
+      const prior = history.slice();
+      const resumeState = resume && i === resume.stageIndex ? resume.state : undefined;
+      try {
+        const result = await fit({
+          model: plan.model,
+          groups: plan.groups,
+          train: plan.train,
+          validation: plan.validation,
+          epochs: stage.epochs,
+          lr: stage.lr,
+          lrMult: stage.lrMult,
+          groupLr: stage.groupLr,
+          optimizer,
+          schedule: scheduleFrom(o, stage),
+          loss,
+          clipNorm: o.clipNorm,
+          seed: `${seed}/${stage.name}`,
+          classNames: ds.classNames,
+          monitor: o.monitor,
+          earlyStopping: o.earlyStopping ? { patience: o.earlyStopping } : undefined,
+          reduceOnPlateau: o.reduceOnPlateau ? { patience: o.reduceOnPlateau } : undefined,
+          signal: o.signal,
+          resume: resumeState,
+          epochOffset: prior.length,
+          stage: stage.name,
+          callbacks: {
+            ...callbacks,
+            onImproved: async (log) => {
+              await callbacks.onImproved?.(log);
+              if (o.saveBest) await saveModelFolder(out, model, trainingMeta({ inProgress: true, bestEpoch: log.epoch }));
+            },
+          },
+          onCheckpoint: (state, reason) =>
+            reason === 'abort' || i < stages.length - 1 || state.epoch < stage.epochs
+              ? saveCheckpoint(ckptDir, model, meta, state, { stageIndex: i, history: prior, stages })
+              : undefined,
+        });
+        history = prior.concat(result.history);
+        if (result.stopReason === 'aborted') {
+          log?.(`graft: interrupted; checkpoint saved in ${ckptDir}; continue with --resume`);
+          return { out: ckptDir, history, stages, stopReason: 'aborted', metrics: {}, checkpoint: ckptDir };
+        }
+      } finally {
+        plan.dispose();
+        if (resumeState) disposeLoopState(resumeState);
+      }
+    }
+
+    const metrics: Record<string, number> = {};
+    if (data.validation) {
+      const v = await evaluateSource(model, datasetSource(data.validation, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }), loss, ds.classNames);
+      Object.assign(metrics, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1_macro: v.f1, val_samples: data.validation.samples.length });
+    }
+    const png = await svgToPng(trainingCurveSvg(history));
+    await saveModelFolder(out, model, { ...trainingMeta({ seconds: (Date.now() - started) / 1000 }), metrics }, {
+      files: { 'history.json': JSON.stringify(history, null, 2) + '\n', 'training-curve.png': png },
+    });
+    fs.rmSync(ckptDir, { recursive: true, force: true });
+    return { out, history, stages, stopReason: 'completed', metrics };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Calls both sets of callbacks, the first's first. */
+function mergeCallbacks(a: FitCallbacks, b: FitCallbacks = {}): FitCallbacks {
+  return {
+    onEpochBegin: (epoch, steps) => {
+      a.onEpochBegin?.(epoch, steps);
+      b.onEpochBegin?.(epoch, steps);
+    },
+    onBatchEnd: (info) => {
+      a.onBatchEnd?.(info);
+      b.onBatchEnd?.(info);
+    },
+    onEpochEnd: async (log) => {
+      await a.onEpochEnd?.(log);
+      await b.onEpochEnd?.(log);
+    },
+    onImproved: async (log) => {
+      await a.onImproved?.(log);
+      await b.onImproved?.(log);
+    },
+  };
+}
