@@ -10,10 +10,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
-import { PREPROCESS_MODES, PreprocessMode, preprocessPixels } from '../models/preprocess';
+import { PREPROCESS_MODES, PreprocessMode } from '../models/preprocess';
 import { createRng } from '../util/rng';
 import { AugmentSpec, drawPlan, parseAugmentation } from './augment';
 import { Dataset, Sample } from './dataset';
+import { bytesToInput } from './normalise';
 import { ImageInput, decodeShrunk, InputShape, PLAIN_PLAN, RawImage, RenderPlan, firstLine, readSource, renderImage } from './image';
 
 /** One batch: preprocessed pixels in the model's input shape, their labels and where they came from. */
@@ -102,8 +103,7 @@ export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGener
     try {
       const input = await loadInput(sample.source, shape, cache, stats);
       const pixels = await renderImage(input, plan, shape);
-      for (let i = 0; i < size; i++) out[i] = pixels[i];
-      preprocessPixels(out, c, mode);
+      bytesToInput(pixels, c, mode, out);
     } catch (err) {
       if (err instanceof GraftError) throw err;
       throw new GraftError(`cannot decode ${sample.source}: ${firstLine(err)}; the file changed since the dataset was opened? Reopen it or remove the file.`, { cause: err });

@@ -5,8 +5,9 @@
  */
 import * as fs from 'node:fs';
 import sharp from 'sharp';
-import type { Matrix3x3, Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { GraftError } from '../errors';
+import { ColourPlan, applyColour } from './colour';
 import { idxImage, parseIdxSource } from './idx';
 
 /** Raw interleaved 8-bit pixels (HWC). */
@@ -47,7 +48,7 @@ export type CropPlan =
     };
 
 /** Every parameter of one rendering, already drawn; equal plans on equal inputs give byte-identical pixels. */
-export interface RenderPlan {
+export interface RenderPlan extends ColourPlan {
   /** Crop before the resize, or none. */
   crop?: CropPlan;
   /** How the (cropped) image is fitted to the output size. */
@@ -60,18 +61,8 @@ export interface RenderPlan {
   rotate?: number;
   /** Fill colour for rotation corners and `contain` borders, as [r, g, b] 0..255. */
   fill?: [number, number, number];
-  /** Brightness factor (1 = unchanged). */
-  brightness?: number;
-  /** Contrast factor around mid-grey (1 = unchanged). */
-  contrast?: number;
-  /** Saturation factor (1 = unchanged, 0 = grey). */
-  saturation?: number;
-  /** Hue rotation in degrees. */
-  hue?: number;
   /** Gaussian blur sigma in pixels of the output (0 or absent = none). */
   blur?: number;
-  /** Convert to grey (kept as 3 equal channels when the output has 3). */
-  grayscale?: boolean;
 }
 
 /** Output shape of a rendering, [height, width, channels] with channels 1 or 3. */
@@ -82,7 +73,6 @@ export const PLAIN_PLAN: RenderPlan = Object.freeze({ fit: 'fill' }) as RenderPl
 
 /** Background used to flatten transparency: white, as transparent areas in photos and icons are usually "paper". */
 const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
-const LUMA = [0.299, 0.587, 0.114];
 
 /** Reads a dataset source: a file path (encoded bytes) or an `idx:<file>#<index>` reference (raw pixels). */
 export async function readSource(source: string): Promise<ImageInput> {
@@ -140,7 +130,8 @@ function rotatedSide(w: number, h: number, degrees: number): { width: number; he
 /**
  * Renders one image with a drawn plan to raw 8-bit HWC pixels of `inputShape`: EXIF orientation applied,
  * transparency flattened onto white, grey/CMYK/16-bit converted to 8-bit sRGB (or to one grey channel when the
- * shape has 1 channel), then the plan's crop, fit, flips, rotation and colour changes, all in one sharp pipeline.
+ * shape has 1 channel), then the plan's crop, fit, flips, rotation and blur in one sharp pipeline, and its colour
+ * changes on the small output (see colour.ts).
  */
 export async function renderImage(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
   const [height, width, channels] = inputShape;
@@ -165,29 +156,19 @@ export async function renderImage(input: ImageInput, plan: RenderPlan, inputShap
       height,
     });
   }
-  img = colour(img, plan, channels);
+  img = finish(img, plan, channels);
   const out = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (out.info.width !== width || out.info.height !== height || out.info.channels !== channels) {
     throw new Error(`rendered ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${width}x${height}x${channels}`);
   }
+  applyColour(out.data, channels, plan);
   return out.data;
 }
 
-function colour(img: Sharp, plan: RenderPlan, channels: number): Sharp {
-  const b = plan.brightness ?? 1;
-  const c = plan.contrast ?? 1;
-  if (b !== 1 || c !== 1) {
-    // torchvision order: brightness scales, then contrast blends with a grey level (mid-grey here, no extra pass).
-    img = img.linear(b * c, 128 * (1 - c));
-  }
+/** Blur and channel conversion: the pixel work left to sharp after the geometry (colour is done on the output). */
+function finish(img: Sharp, plan: RenderPlan, channels: number): Sharp {
   if (plan.blur && plan.blur >= 0.3) img = img.blur(plan.blur);
-  if (channels === 1) return img.toColourspace('b-w');
-  img = img.toColourspace('srgb');
-  const s = plan.saturation ?? 1;
-  const hue = plan.hue ?? 0;
-  if (s !== 1 || hue !== 0) img = img.modulate({ saturation: s, hue: Math.round(hue) });
-  if (plan.grayscale) img = img.recomb([LUMA, LUMA, LUMA] as Matrix3x3);
-  return img;
+  return img.toColourspace(channels === 1 ? 'b-w' : 'srgb');
 }
 
 /**

@@ -1,0 +1,61 @@
+/**
+ * Bytes to model input in one pass. Every preprocessing mode is an affine map of a pixel (scale, shift and, for
+ * caffe, a channel swap), so instead of copying to floats and then running `preprocessPixels` element by element,
+ * graft reads that affine map off `preprocessPixels` itself (by applying it to a black and three primary pixels)
+ * and applies it while converting. `preprocessPixels` stays the single definition of each mode.
+ */
+import { PreprocessMode, preprocessPixels } from '../models/preprocess';
+
+/** out[j] = sum_k matrix[j][k] * in[k] + offset[j], per pixel. */
+interface Affine {
+  /** channels x channels weights. */
+  matrix: number[][];
+  /** Per-output-channel shift. */
+  offset: number[];
+}
+
+const affines = new Map<string, Affine | null>();
+
+/** The affine form of a mode for 1 or 3 channels, or null if the mode is not affine (then the slow path is used). */
+function affineOf(mode: PreprocessMode, channels: number): Affine | null {
+  const key = `${mode}/${channels}`;
+  if (affines.has(key)) return affines.get(key)!;
+  const probe = (pixel: number[]) => Array.from(preprocessPixels(Float32Array.from(pixel), channels, mode));
+  const offset = probe(new Array(channels).fill(0));
+  const columns = Array.from({ length: channels }, (_, k) => probe(Array.from({ length: channels }, (_, i) => (i === k ? 255 : 0))));
+  const matrix = offset.map((o, j) => columns.map((col) => (col[j] - o) / 255));
+  // Check the map on an arbitrary pixel, so a future non-affine mode falls back instead of going wrong.
+  const test = [37, 201, 90].slice(0, channels);
+  const expected = probe(test);
+  const ok = expected.every((e, j) => Math.abs(matrix[j].reduce((s, m, k) => s + m * test[k], offset[j]) - e) < 1e-4);
+  const affine = ok ? { matrix, offset } : null;
+  affines.set(key, affine);
+  return affine;
+}
+
+/** Writes bytes (HWC, `channels` 1 or 3) into `out` as preprocessed floats, exactly as `preprocessPixels` would. */
+export function bytesToInput(pixels: Uint8Array, channels: number, mode: PreprocessMode, out: Float32Array): void {
+  const affine = affineOf(mode, channels);
+  const n = pixels.length;
+  if (!affine) {
+    for (let i = 0; i < n; i++) out[i] = pixels[i];
+    preprocessPixels(out.subarray(0, n), channels, mode);
+    return;
+  }
+  const { matrix: m, offset: o } = affine;
+  if (channels === 1) {
+    const [s, t] = [m[0][0], o[0]];
+    for (let i = 0; i < n; i++) out[i] = pixels[i] * s + t;
+    return;
+  }
+  const [[a0, a1, a2], [b0, b1, b2], [c0, c1, c2]] = m;
+  const [o0, o1, o2] = o;
+  for (let i = 0; i < n; i += 3) {
+    const r = pixels[i];
+    const g = pixels[i + 1];
+    const b = pixels[i + 2];
+    out[i] = a0 * r + a1 * g + a2 * b + o0;
+    out[i + 1] = b0 * r + b1 * g + b2 * b + o1;
+    out[i + 2] = c0 * r + c1 * g + c2 * b + o2;
+  }
+}
