@@ -1,0 +1,54 @@
+/**
+ * Messages between the main thread and graft's tfjs worker threads (`workers.ts` <-> `worker-main.ts`). Arrays
+ * travel as Float32Array / Int32Array whose buffers are transferred, never copied.
+ */
+import type { LossOptions } from '../train/losses';
+
+/** Where a worker gets its model. */
+export type ModelSource =
+  /** A graft model folder on disk. */
+  | { modelDir: string }
+  /** In-memory tfjs artifacts (topology JSON, weight specs and one weight buffer). */
+  | { artifacts: { modelTopology: object; weightSpecs: unknown[]; weightData: ArrayBuffer } };
+
+/** A request to a worker. */
+export type WorkerRequest =
+  | { op: 'load'; source: ModelSource }
+  | { op: 'predict'; input: Float32Array; batch: number }
+  | { op: 'grads'; x: Float32Array; labels: Int32Array; batch: number; trainable: string[]; state: string[]; loss: LossOptions }
+  | { op: 'setWeights'; weights: Record<string, Float32Array> };
+
+/** What a worker answers to `load`. */
+export interface LoadReply {
+  /** Model input shape without the batch axis. */
+  inputShape: number[];
+  /** Values per image in the output. */
+  outputSize: number;
+  /** Weight names (LayerVariable.originalName) of the trainable weights, in model order. */
+  trainable: string[];
+  /** Every weight name, in model order. */
+  weights: string[];
+}
+
+/** What a worker answers to `grads`. */
+export interface GradsReply {
+  /** Mean loss over the worker's slice. */
+  loss: number;
+  /** Gradient of the slice's mean loss, by weight name. */
+  grads: Record<string, Float32Array>;
+  /** Model outputs for the slice (batch x outputs). */
+  probs: Float32Array;
+  /** Values of the requested state weights (e.g. batch-norm moving statistics) after the step. */
+  state: Record<string, Float32Array>;
+}
+
+/** A message from the main thread: a request and its id. */
+export interface WorkerEnvelope {
+  /** Matches the reply to the request. */
+  id: number;
+  /** The request. */
+  request: WorkerRequest;
+}
+
+/** A worker's reply. */
+export type WorkerReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; graft: boolean };
