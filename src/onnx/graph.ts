@@ -94,6 +94,11 @@ export class GraphBuilder {
     this.producers.set(out, node);
   }
 
+  /** The node producing `value`, if the graph has one yet. */
+  producer(value: string): GraphNode | undefined {
+    return this.producers.get(value);
+  }
+
   /**
    * Folds every BatchNormalization whose input is a Conv used by nothing else into that Conv's weights and bias
    * (W' = W * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta, per output channel), so the runtime

@@ -214,10 +214,21 @@ function withActivation(ctx: ExportContext, layer: LayerSpec, y: Value): Value {
   return activation(ctx, y, String(layer.config.activation ?? 'linear'), layer.name, layer);
 }
 
+/**
+ * onnxruntime's PadFusion merges a zero Pad into the pooling after it as that op's own padding, which MaxPool fills
+ * with -inf, not zeros (Keras ResNet v2 pads its stem with zeros before a max pool). Padding with -0.0 instead is
+ * the same numbers but not byte-for-byte zero, so the rewrite is skipped.
+ */
+function guardZeroPad(ctx: ExportContext, value: string): void {
+  const pad = ctx.g.producer(value);
+  if (pad?.op === 'Pad' && pad.inputs.length === 2) pad.inputs.push(ctx.g.float(`${pad.name}/value`, [], Float32Array.of(-0)));
+}
+
 function pool(op: 'MaxPool' | 'AveragePool'): Converter {
   return (ctx, layer, [x]) => {
     channelsLast(layer);
     const input = ctx.as(x, 'nchw');
+    guardZeroPad(ctx, input.name);
     const kernel = pair(layer.config.pool_size, [2, 2]);
     const strides = pair(layer.config.strides, kernel);
     const { attrs, hw } = window(layer, input, kernel, strides, [1, 1]);

@@ -79,8 +79,13 @@ export function flattenHead(): tf.LayersModel {
   f = L.reshape({ targetShape: [12, 5], name: 'reshape' }).apply(f) as T;
   f = L.dense({ units: 3, activation: 'hardSigmoid', name: 'per_row' }).apply(f) as T; // Dense on rank 3
   f = L.flatten({ name: 'flat2' }).apply(f) as T;
+  // Zero padding then a max pool over negative values: the pool must see the zeros (onnxruntime's PadFusion would not).
+  let padded = L.conv2d({ filters: 3, kernelSize: 1, name: 'signed', biasInitializer: 'zeros' }).apply(x) as T;
+  padded = L.zeroPadding2d({ padding: 1, name: 'pool_pad' }).apply(padded) as T;
+  padded = L.maxPooling2d({ poolSize: 3, strides: 2, name: 'padded_pool' }).apply(padded) as T;
+  const gpad = L.globalAveragePooling2d({ name: 'gpad' }).apply(padded) as T;
   const gap = L.globalAveragePooling2d({ name: 'gap' }).apply(L.activation({ activation: 'gelu_new', name: 'gelu_new' }).apply(x) as T) as T;
-  x = L.concatenate({ name: 'features' }).apply([f, g, gap]) as T;
+  x = L.concatenate({ name: 'features' }).apply([f, g, gap, gpad]) as T;
   x = L.dense({ units: 6, activation: 'softsign', name: 'fc' }).apply(x) as T;
   const out = L.dense({ units: 2, activation: 'sigmoid', name: 'out' }).apply(x) as T;
   return tf.model({ inputs: input, outputs: out, name: 'flatten_head' });
