@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { GraftError } from '../errors';
-import { ColourPlan, applyColour } from './colour';
+import { ColourPlan, LUMA, applyColour } from './colour';
 import { idxImage, parseIdxSource } from './idx';
 
 /** Raw interleaved 8-bit pixels (HWC). */
@@ -168,7 +168,16 @@ export async function renderImage(input: ImageInput, plan: RenderPlan, inputShap
 /** Blur and channel conversion: the pixel work left to sharp after the geometry (colour is done on the output). */
 function finish(img: Sharp, plan: RenderPlan, channels: number): Sharp {
   if (plan.blur && plan.blur >= 0.3) img = img.blur(plan.blur);
-  return img.toColourspace(channels === 1 ? 'b-w' : 'srgb');
+  return toChannels(img, channels);
+}
+
+/**
+ * 8-bit sRGB, or one grey channel by ITU-R 601 luma on the encoded values (what PIL, torchvision and
+ * tf.image.rgb_to_grayscale compute; libvips' own b-w conversion weighs linear light and comes out brighter).
+ */
+function toChannels(img: Sharp, channels: number): Sharp {
+  img = img.toColourspace('srgb');
+  return channels === 1 ? img.recomb([[...LUMA], [...LUMA], [...LUMA]]).extractChannel(0) : img;
 }
 
 /**
@@ -176,11 +185,11 @@ function finish(img: Sharp, plan: RenderPlan, channels: number): Sharp {
  * kept, never enlarged) so its shorter side is `side`. Rendering a plan on the result matches rendering on the file.
  */
 export async function decodeShrunk(input: ImageInput, options: { side: number; channels: number }): Promise<RawImage> {
-  const { data, info } = await sharpOf(input)
+  const img = sharpOf(input)
     .autoOrient()
     .flatten({ background: FLATTEN_BACKGROUND })
-    .resize(options.side, options.side, { fit: 'outside', withoutEnlargement: true })
-    .toColourspace(options.channels === 1 ? 'b-w' : 'srgb')
+    .resize(options.side, options.side, { fit: 'outside', withoutEnlargement: true });
+  const { data, info } = await toChannels(img, options.channels)
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels as RawImage['channels'] };
