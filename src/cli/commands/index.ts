@@ -3,9 +3,13 @@ import { doctorCommand } from './doctor';
 import { datasetCommand } from './dataset';
 import { augmentCommand } from './augment';
 import { exportCommand } from './export';
+import { evaluateCommand } from './evaluate';
+import { predictCommand } from './predict';
+import { reportCommand } from './report';
+import { trainCommand } from './train';
 
 /**
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [doctorCommand, datasetCommand, augmentCommand, exportCommand];
+export const COMMANDS: Array<() => Command> = [doctorCommand, datasetCommand, augmentCommand, trainCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];

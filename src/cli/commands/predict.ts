@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import { oneOf, positiveInt } from '../../errors';
+import { writeFileAtomic } from '../../io/atomic';
+import { ENGINE_CHOICES } from '../../engine';
+import { csvField, predict, Prediction, TTA_MODES } from '../../eval';
+import { globals, useBackend } from '../common';
+
+/** Predictions as CSV: path, prediction, confidence, top_k (`name:score;...`). */
+export function predictionsToCsv(results: readonly Prediction[]): string {
+  const rows = results.map((r) =>
+    [r.source, r.prediction, r.confidence.toFixed(6), r.top.map((t) => `${t.label}:${t.score.toFixed(4)}`).join(';')].map(csvField).join(','),
+  );
+  return ['path,prediction,confidence,top_k', ...rows].join('\n') + '\n';
+}
+
+/** `graft predict`: labels and probabilities for images. */
+export function predictCommand(): Command {
+  return new Command('predict')
+    .description('predict the class of images (files or folders) with a saved model')
+    .argument('<inputs...>', 'image files or folders (searched recursively)')
+    .requiredOption('--model <folder>', 'model folder (with graft.json)')
+    .option('--top-k <k>', 'classes listed per image (default min(5, classes))')
+    .option('--tta [mode]', `test-time augmentation: ${TTA_MODES.join(', ')} (bare --tta = flip)`)
+    .option('--format <f>', 'output format: csv or json', 'csv')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--batch-size <n>', 'images per forward pass', '32')
+    .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--threads <n>', 'threads the engine may use (default: every core)')
+    .action(async (inputs: string[], opts: { model: string; topK?: string; tta?: string | boolean; format: string; out?: string; batchSize: string; engine: string; threads?: string }, cmd: Command) => {
+      const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
+      await useBackend(cmd);
+      const results = await predict({
+        model: opts.model,
+        inputs,
+        topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
+        tta: opts.tta === undefined ? 'none' : opts.tta === true ? 'flip' : (opts.tta as never),
+        batchSize: positiveInt('--batch-size', opts.batchSize),
+        engine: opts.engine,
+        threads: opts.threads === undefined ? undefined : positiveInt('--threads', opts.threads),
+        log: globals(cmd).quiet ? null : undefined,
+      });
+      const text = format === 'json' ? JSON.stringify(results, null, 2) + '\n' : predictionsToCsv(results);
+      if (opts.out) await writeFileAtomic(opts.out, text);
+      else process.stdout.write(text);
+    });
+}
