@@ -1,0 +1,226 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { AUGMENT_OPS, AUGMENT_PRESET_NAMES, drawPlan, parseAugmentation } from '../src/data/augment';
+import { cropBox, RawImage, RenderPlan, renderImage } from '../src/data/image';
+import { applyColour, chromaMatrix } from '../src/data/colour';
+import { bytesToInput } from '../src/data/normalise';
+import { augmentSheet } from '../src/data/contact-sheet';
+import { openDataset } from '../src/data/dataset';
+import { PREPROCESS_MODES, preprocessPixels } from '../src/models/preprocess';
+import { createRng } from '../src/util/rng';
+import { tmpDir } from './helpers/tmp';
+import { patternFile, patternRaw } from './helpers/data-fixtures';
+
+const root = tmpDir('graft-augment-');
+type Px = [number, number, number];
+const RED: Px = [255, 0, 0];
+const BLUE: Px = [0, 0, 255];
+const GREEN: Px = [0, 255, 0];
+
+function pixel(data: Uint8Array, width: number, x: number, y: number): Px {
+  const i = (y * width + x) * 3;
+  return [data[i], data[i + 1], data[i + 2]];
+}
+const near = (a: Px, b: Px, tol = 40) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
+const mean = (data: Uint8Array) => data.reduce((s, v) => s + v, 0) / data.length;
+
+describe('each augmentation step does what it says', () => {
+  // 32 wide, 16 high: left half red, right half blue, green block in the top-left 8x4.
+  const img: RawImage = patternRaw(32, 16);
+  const render = (plan: Partial<RenderPlan>, shape: [number, number, number] = [16, 32, 3]) => renderImage(img, { fit: 'fill', ...plan }, shape);
+
+  test('no-op plan at the same size reproduces the pattern exactly', async () => {
+    const out = await render({});
+    expect(Buffer.compare(out, img.data)).toBe(0);
+  });
+
+  test('horizontal flip mirrors left-right and vertical flip mirrors top-bottom', async () => {
+    const h = await render({ flipHorizontal: true });
+    const v = await render({ flipVertical: true });
+    for (const [x, y] of [[0, 0], [5, 2], [20, 10], [31, 15]]) {
+      expect(pixel(h, 32, x, y)).toEqual(pixel(img.data, 32, 31 - x, y));
+      expect(pixel(v, 32, x, y)).toEqual(pixel(img.data, 32, x, 15 - y));
+    }
+    expect(pixel(h, 32, 30, 1)).toEqual(GREEN);
+    expect(pixel(v, 32, 1, 14)).toEqual(GREEN);
+  });
+
+  test('rotation turns the image clockwise about its centre and fills the uncovered corners', async () => {
+    const square: RawImage = patternRaw(32, 32);
+    const r90 = await renderImage(square, { fit: 'fill', rotate: 90 }, [32, 32, 3]);
+    expect(r90).toHaveLength(32 * 32 * 3);
+    expect(pixel(r90, 32, 29, 2)).toEqual(GREEN); // top-left corner went to the top right
+    expect(pixel(r90, 32, 16, 4)).toEqual(RED); // left half is now the top half
+    expect(pixel(r90, 32, 16, 28)).toEqual(BLUE);
+    const r30 = await renderImage(square, { fit: 'fill', rotate: 30, fill: [7, 8, 9] }, [32, 32, 3]);
+    expect(pixel(r30, 32, 0, 31)).toEqual([7, 8, 9]);
+    expect(pixel(r30, 32, 31, 0)).toEqual([7, 8, 9]);
+    expect(pixel(r30, 32, 16, 16).some((v) => v > 200)).toBe(true);
+  });
+
+  test('centre crop keeps the middle; resize fit modes squash, letterbox or cut', async () => {
+    const cc = await render({ crop: { kind: 'center', fraction: 0.5 } }, [8, 16, 3]);
+    // The middle half (x 8..23, y 4..11) has no green and is half red, half blue.
+    expect(pixel(cc, 16, 2, 0)).toEqual(RED);
+    expect(pixel(cc, 16, 13, 7)).toEqual(BLUE);
+    const contain = await render({ fit: 'contain', fill: [9, 9, 9] }, [32, 32, 3]);
+    expect(pixel(contain, 32, 16, 2)).toEqual([9, 9, 9]); // letterbox band above the 32x16 image
+    expect(near(pixel(contain, 32, 4, 16), RED)).toBe(true);
+    const cover = await render({ fit: 'cover' }, [16, 16, 3]);
+    // cover keeps the centre 16x16 of the 32x16 image: no green, red then blue
+    expect(near(pixel(cover, 16, 1, 1), RED)).toBe(true);
+    expect(near(pixel(cover, 16, 14, 1), BLUE)).toBe(true);
+    const fill = await render({}, [16, 16, 3]);
+    expect(near(pixel(fill, 16, 1, 1), GREEN)).toBe(true); // squashed, so the corner survives
+  });
+
+  test('random resized crop boxes stay inside the image, within the scale and ratio ranges, and fall back to a centre crop', () => {
+    const pipeline = parseAugmentation([{ op: 'randomResizedCrop', scale: [0.2, 0.6], ratio: [0.5, 2] }]);
+    const rng = createRng(3);
+    for (let i = 0; i < 200; i++) {
+      const plan = drawPlan(pipeline, rng);
+      const box = cropBox(plan.crop!, 640, 480);
+      expect(box.left).toBeGreaterThanOrEqual(0);
+      expect(box.top).toBeGreaterThanOrEqual(0);
+      expect(box.left + box.width).toBeLessThanOrEqual(640);
+      expect(box.top + box.height).toBeLessThanOrEqual(480);
+      const area = (box.width * box.height) / (640 * 480);
+      expect(area).toBeGreaterThan(0.19);
+      expect(area).toBeLessThan(0.61);
+      expect(box.width / box.height).toBeGreaterThan(0.48);
+      expect(box.width / box.height).toBeLessThan(2.05);
+    }
+    // No candidate fits a 100x10 strip with ratio <= 2: the fallback is the widest centred crop of ratio 2.
+    expect(cropBox({ kind: 'random', candidates: [[0.9, 1, 0.5, 0.5]], ratio: [0.5, 2] }, 100, 10)).toEqual({ left: 40, top: 0, width: 20, height: 10 });
+  });
+
+  test('colour jitter: brightness scales, contrast pulls to the mean, saturation 0 is grey, hue turns red towards green', async () => {
+    const grey: RawImage = { data: Buffer.alloc(8 * 8 * 3, 100), width: 8, height: 8, channels: 3 };
+    const bright = await renderImage(grey, { fit: 'fill', brightness: 1.5 }, [8, 8, 3]);
+    expect(Array.from(new Set(bright))).toEqual([150]);
+    const flat = await render({ contrast: 0 });
+    expect(new Set(flat).size).toBe(1);
+    const grey601 = Math.round(0.299 * 255);
+    const desat = await render({ saturation: 0 });
+    expect(pixel(desat, 32, 4, 10)).toEqual([grey601, grey601, grey601]);
+    const hue = await render({ hue: 120 });
+    const [r, g] = pixel(hue, 32, 4, 10);
+    expect(g).toBeGreaterThan(r);
+    const gs = await render({ grayscale: true });
+    for (let i = 0; i < gs.length; i += 3) expect(gs[i]).toBe(gs[i + 1]);
+    // contrast 0 gives exactly the mean grey of the image in every channel
+    const m = Array.from({ length: 32 * 16 }, (_, p) => 0.299 * img.data[p * 3] + 0.587 * img.data[p * 3 + 1] + 0.114 * img.data[p * 3 + 2]);
+    expect(Math.abs(flat[0] - m.reduce((a, b) => a + b, 0) / m.length)).toBeLessThanOrEqual(0.5);
+  });
+
+  test('colour maths: matrices keep grey grey, 1-channel images only take brightness and contrast', () => {
+    for (const [s, h] of [[0.3, 0], [1.7, 40], [1, -90]]) {
+      const m = chromaMatrix(s, h, false);
+      for (const row of m) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
+    }
+    const one = Uint8Array.from([10, 100, 200, 250]);
+    applyColour(one, 1, { brightness: 2, saturation: 0, hue: 90 });
+    expect(Array.from(one)).toEqual([20, 200, 255, 255]);
+  });
+
+  test('gaussian blur softens the red/blue edge', async () => {
+    const sharpEdge = await render({});
+    const blurred = await render({ blur: 2 });
+    expect(pixel(sharpEdge, 32, 15, 10)).toEqual(RED);
+    const [r, , b] = pixel(blurred, 32, 15, 10);
+    expect(r).toBeLessThan(230);
+    expect(b).toBeGreaterThan(25);
+  });
+
+  test('every preset and a strong pipeline give the model shape, bytes in range, and identical bytes for the same seed', async () => {
+    const file = await patternFile(path.join(root, 'p.jpg'), 64, 48, 'jpeg');
+    const bytes = await fs.promises.readFile(file);
+    for (const name of AUGMENT_PRESET_NAMES) {
+      const pipeline = parseAugmentation(name);
+      const run = async (seed: number) => {
+        const rng = createRng(seed);
+        return Promise.all(Array.from({ length: 6 }, () => renderImage(bytes, drawPlan(pipeline, rng), [20, 24, 3])));
+      };
+      const [a, b, c] = [await run(1), await run(1), await run(2)];
+      for (const out of a) expect(out).toHaveLength(20 * 24 * 3);
+      expect(a.every((x, i) => Buffer.compare(x, b[i]) === 0)).toBe(true);
+      if (name !== 'none') expect(a.some((x, i) => Buffer.compare(x, c[i]) !== 0)).toBe(true);
+    }
+  });
+
+  test('drawing: each step draws a fixed amount, so changing one probability leaves the others alone', () => {
+    const base = [
+      { op: 'rotate', degrees: 30, p: 0.5 },
+      { op: 'colorJitter', brightness: 0.4 },
+    ];
+    const a = drawPlan(parseAugmentation(base), createRng(5));
+    const b = drawPlan(parseAugmentation([{ ...base[0], p: 0 }, base[1]]), createRng(5));
+    expect(b.rotate).toBeUndefined();
+    expect(b.brightness).toBe(a.brightness);
+  });
+});
+
+describe('preprocessing after augmentation', () => {
+  test('bytesToInput matches preprocessPixels for every mode, 1 and 3 channels', () => {
+    const bytes = Uint8Array.from({ length: 48 }, (_, i) => (i * 53) % 256);
+    for (const mode of PREPROCESS_MODES) {
+      for (const channels of [1, 3]) {
+        const fast = new Float32Array(48);
+        bytesToInput(bytes, channels, mode, fast);
+        const slow = preprocessPixels(Float32Array.from(bytes), channels, mode);
+        for (let i = 0; i < 48; i++) expect(fast[i]).toBeCloseTo(slow[i], 4);
+      }
+    }
+    const out = new Float32Array(48);
+    bytesToInput(Uint8Array.from({ length: 48 }, (_, i) => (i % 2) * 255), 3, 'tf', out);
+    expect(Math.min(...out)).toBe(-1);
+    expect(Math.max(...out)).toBe(1);
+  });
+});
+
+describe('parseAugmentation', () => {
+  test('presets, inline JSON, {steps} objects and JSON files', () => {
+    expect(parseAugmentation(null).steps).toEqual([]);
+    expect(parseAugmentation('none').steps).toEqual([]);
+    expect(parseAugmentation('strong').steps.map((s) => s.op)).toContain('colorJitter');
+    const inline = parseAugmentation('[{"op":"horizontalFlip"},{"op":"rotate","degrees":[0,5]}]');
+    expect(inline.steps).toEqual([
+      { op: 'horizontalFlip', p: 0.5 },
+      { op: 'rotate', p: 1, degrees: [0, 5], fill: [0, 0, 0] },
+    ]);
+    const file = path.join(root, 'aug.json');
+    fs.writeFileSync(file, JSON.stringify({ steps: [{ op: 'blur', sigma: [1, 1] }] }));
+    expect(parseAugmentation(file).steps).toEqual([{ op: 'blur', p: 1, sigma: [1, 1] }]);
+  });
+
+  test('unknown ops, fields, presets and bad values are errors listing what is valid', () => {
+    expect(() => parseAugmentation([{ op: 'flip' } as never])).toThrow(`augmentation step 1 op must be one of ${AUGMENT_OPS.join(', ')}; received "flip".`);
+    expect(() => parseAugmentation([{ op: 'rotate', angle: 5 } as never])).toThrow(
+      'augmentation step rotate has no option "angle"; valid options are op, p, degrees, fill.',
+    );
+    expect(() => parseAugmentation('heavy')).toThrow(/"heavy" is not a preset \(none, light, standard, strong\), inline JSON or an existing JSON file/);
+    expect(() => parseAugmentation('[{"op":')).toThrow(/inline --aug JSON is not valid JSON/);
+    expect(() => parseAugmentation([{ op: 'horizontalFlip', p: 2 }])).toThrow('horizontalFlip.p must be a number between 0 and 1; received 2.');
+    expect(() => parseAugmentation([{ op: 'randomResizedCrop', scale: [0.9, 0.1] }])).toThrow(/scale must be \[min, max\] with min <= max/);
+    expect(() => parseAugmentation([{ op: 'colorJitter', hue: 0.7 }])).toThrow('colorJitter.hue must be a number between 0 and 0.5; received 0.7.');
+    expect(() => parseAugmentation([{ op: 'resize', fit: 'stretch' as never }])).toThrow(/resize.fit must be one of fill, cover, contain, inside, outside/);
+    expect(() => parseAugmentation([{ op: 'blur' }, { op: 'blur' }])).toThrow(/blur appears twice/);
+  });
+});
+
+describe('augmentSheet', () => {
+  test('writes a PNG with one row per image and the original plus variants per row', async () => {
+    for (const cls of ['a', 'b']) for (let i = 0; i < 3; i++) await patternFile(path.join(root, 'sheet-data', cls, `${i}.png`), 30 + i, 20);
+    const ds = await openDataset(path.join(root, 'sheet-data'), { log: null });
+    const out = path.join(root, 'sheet.png');
+    const info = await augmentSheet(ds, { out, n: 4, variants: 3, tile: 32, seed: 1, augment: 'strong' });
+    expect(info.rows).toBe(4);
+    const meta = await sharp(out).metadata();
+    expect([meta.width, meta.height]).toEqual([info.width, info.height]);
+    expect(info.width).toBe(150 + 4 * (32 + 4) + 4);
+    const again = path.join(root, 'sheet2.png');
+    await augmentSheet(ds, { out: again, n: 4, variants: 3, tile: 32, seed: 1, augment: 'strong' });
+    expect(Buffer.compare(fs.readFileSync(out), fs.readFileSync(again))).toBe(0);
+  });
+});
