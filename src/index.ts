@@ -24,3 +24,58 @@ export { parseAugmentation, drawPlan, AUGMENT_OPS, AUGMENT_PRESETS, AUGMENT_PRES
 export type { AugmentOp, AugmentPipeline, AugmentPreset, AugmentSpec, AugmentStep } from './data/augment';
 export { exportFashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from './data/fashion-mnist';
 export type { ExportFashionMnistOptions, ExportFashionMnistResult } from './data/fashion-mnist';
+export {
+  confusionMatrix,
+  addConfusionMatrices,
+  emptyConfusionMatrix,
+  classificationMetrics,
+  precisionRecallF1,
+  binaryScores,
+  zeroDivisionOption,
+  ZERO_DIVISION_CHOICES,
+  emptyMultilabelCounts,
+  addMultilabelSample,
+  addMultilabelCounts,
+  multilabelMetrics,
+  topKHits,
+  predictedIndex,
+  buildReport,
+  mergeReports,
+  validateReport,
+  formatClassificationReport,
+  formatReportText,
+  formatReportMarkdown,
+  reportHtml,
+  confusionSvg,
+  classBarsSvg,
+} from './metrics';
+export type {
+  ConfusionMatrix,
+  ClassScores,
+  AverageScores,
+  ClassificationMetrics,
+  ClassificationMetricsOptions,
+  ZeroDivision,
+  MultilabelCounts,
+  MultilabelMetrics,
+  EvaluationReport,
+  EvaluationCounts,
+  EvaluationSettings,
+  Mistake,
+} from './metrics';
+export { createPredictor, ENGINE_CHOICES, ENGINES } from './engine';
+export type { CreatePredictorOptions, EngineChoice, EngineFactory, Predictor } from './engine';
+export {
+  evaluate,
+  predict,
+  predictBatch,
+  writeReports,
+  reportPaths,
+  mergeReportFiles,
+  readReportFile,
+  reportFromPredictions,
+  readPredictionsCsv,
+  REPORT_FORMATS,
+  TTA_MODES,
+} from './eval';
+export type { EvaluateOptions, EvaluateProgress, PredictOptions, Prediction, ReportFormat, TtaMode, WriteReportsOptions } from './eval';
