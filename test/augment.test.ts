@@ -23,7 +23,6 @@ function pixel(data: Uint8Array, width: number, x: number, y: number): Px {
   return [data[i], data[i + 1], data[i + 2]];
 }
 const near = (a: Px, b: Px, tol = 40) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
-const mean = (data: Uint8Array) => data.reduce((s, v) => s + v, 0) / data.length;
 
 describe('each augmentation step does what it says', () => {
   // 32 wide, 16 high: left half red, right half blue, green block in the top-left 8x4.
