@@ -22,6 +22,7 @@ import { HeadOptions } from '../models/head';
 import { getArchitecture } from '../models/registry';
 import { SimpleCnnOptions } from '../models/simple_cnn';
 import { cacheDir } from '../util/cache';
+import { createRng } from '../util/rng';
 import { svgToPng } from '../util/svg';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { freezeTo } from './freeze';
@@ -455,7 +456,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     resume = { state: ckpt.state, ...extra };
   } else {
     const inputShape = o.inputShape ?? (o.inputSize && o.arch ? [o.inputSize, o.inputSize, defaultInputShape(getArchitecture(o.arch))[2]] : undefined);
-    const built = await createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames: ds.classNames, head: o.head, simpleCnn: o.simpleCnn });
+    const built = await withSeededInit(`${seed}/init`, () =>
+      createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames: ds.classNames, head: o.head, simpleCnn: o.simpleCnn }),
+    );
     model = built.model;
     meta = built.meta;
   }
@@ -541,7 +544,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         });
         history = prior.concat(result.history);
         if (result.stopReason === 'aborted') {
-          log?.(`graft: interrupted; checkpoint saved in ${ckptDir}; continue with --resume`);
           return { out: ckptDir, history, stages, stopReason: 'aborted', metrics: {}, checkpoint: ckptDir };
         }
       } finally {
@@ -563,6 +565,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     return { out, history, stages, stopReason: 'completed', metrics };
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * Runs `fn` with Math.random drawn from `seed`: tfjs's initialisers seed themselves from Math.random when the builder
+ * gives no seed, so this makes the new head (and a from-scratch trunk) the same on every run with the same seed.
+ */
+async function withSeededInit<T>(seed: string, fn: () => Promise<T>): Promise<T> {
+  const original = Math.random;
+  const rng = createRng(seed);
+  Math.random = () => rng.next();
+  try {
+    return await fn();
+  } finally {
+    Math.random = original;
   }
 }
 

@@ -63,7 +63,7 @@ export interface EpochLog {
   val_accuracy?: number;
   /** Validation macro F1 (scikit-learn, zero_division=0). */
   val_f1?: number;
-  /** Learning rate of each group at the end of the epoch. */
+  /** Highest learning rate of each group during the epoch. */
   lr: Record<string, number>;
   /** Wall time of the epoch including validation. */
   seconds: number;
@@ -175,8 +175,8 @@ export interface LoopState {
   epoch: number;
   /** Batches completed in the current (unfinished) epoch. */
   batch: number;
-  /** Sums of the unfinished epoch. */
-  partial: { lossSum: number; correct: number; seen: number; seconds: number };
+  /** Sums of the unfinished epoch (and the highest rate per group so far). */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number; maxLr?: Record<string, number> };
   /** Completed epochs. */
   history: EpochLog[];
   /** Plateau multiplier on every rate. */
@@ -344,7 +344,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const rates = (progress: number) => Object.fromEntries(groups.map((g) => [g.name, g.lr * schedule(Math.min(1, progress)) * state.lrScale]));
   const exportState = (): LoopState => ({
     ...state,
-    partial: { ...state.partial },
+    partial: { ...state.partial, maxLr: state.partial.maxLr && { ...state.partial.maxLr } },
     history: state.history.slice(),
     watch: { ...state.watch },
     optimizers: Object.fromEntries(groups.map((g) => [g.name, g.optimizer.getState()])),
@@ -384,6 +384,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           ensureGroups();
           const step = state.epoch * steps + state.batch;
           const lr = rates(step / totalSteps);
+          const maxLr = (state.partial.maxLr ??= {});
+          for (const [g, r] of Object.entries(lr)) maxLr[g] = Math.max(maxLr[g] ?? 0, r);
           const dropoutSeed = createRng(seed).fork(`dropout/${state.epoch}/${state.batch}`).int(2 ** 30);
           const { lossValue, correct } = withDropoutSeed(model, dropoutSeed, () => trainStep(model, groups, batch, loss, lr, clipNorm));
           state.partial.lossSum += lossValue * batch.labels.length;
@@ -410,7 +412,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         ...(options.stage ? { stage: options.stage } : {}),
         loss: state.partial.lossSum / Math.max(state.partial.seen, 1),
         accuracy: state.partial.correct / Math.max(state.partial.seen, 1),
-        lr: rates((state.epoch + 1) / epochs),
+        lr: state.partial.maxLr ?? rates(state.epoch / epochs),
         seconds: 0,
         imagesPerSecond: state.partial.seen / Math.max(trainSeconds, 1e-9),
       };
@@ -469,7 +471,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 function cloneState(s: LoopState): LoopState {
   return {
     ...s,
-    partial: { ...s.partial },
+    partial: { ...s.partial, maxLr: s.partial.maxLr && { ...s.partial.maxLr } },
     history: s.history.slice(),
     watch: { ...s.watch },
     optimizers: Object.fromEntries(
