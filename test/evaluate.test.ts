@@ -3,57 +3,12 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { saveModelFolder } from '../src/io/model-folder';
-import { GraftMetaInit } from '../src/io/graft-json';
-import { createPredictor } from '../src/engine';
+import { CLASSES, pngFolder, saveColourModel } from './helpers/eval-fixtures';
+import { ENGINES, EngineFactory, createPredictor } from '../src/engine';
 import { evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
 import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
 import { GraftError } from '../src/errors';
 import { tmpDir } from './helpers/tmp';
-
-const CLASSES = ['blue', 'green', 'red'];
-
-/** A small CNN that predicts the channel with the highest mean (set weights), so predictions are varied but not perfect. */
-function colourModel(): tf.LayersModel {
-  const input = tf.input({ shape: [8, 8, 3] });
-  const conv = tf.layers.conv2d({ name: 'conv1', filters: 3, kernelSize: 3, padding: 'same' });
-  const dense = tf.layers.dense({ name: 'predictions', units: 3, activation: 'softmax' });
-  let x = conv.apply(input) as tf.SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: dense.apply(x) as tf.SymbolicTensor });
-  const kernel = new Float32Array(3 * 3 * 3 * 3);
-  for (let c = 0; c < 3; c++) kernel[((1 * 3 + 1) * 3 + c) * 3 + c] = 1;
-  conv.setWeights([tf.tensor4d(kernel, [3, 3, 3, 3]), tf.zeros([3])]);
-  dense.setWeights([tf.eye(3).mul(12), tf.zeros([3])]);
-  return model;
-}
-
-const META: GraftMetaInit = {
-  architecture: 'custom',
-  inputShape: [8, 8, 3],
-  preprocessing: 'unit',
-  classNames: CLASSES,
-  outputActivation: 'softmax',
-  groups: [{ name: 'head', layers: ['conv1', 'pool', 'predictions'] }],
-  weights: null,
-};
-
-async function pngFolder(root: string, classes: string[], perClass: number): Promise<void> {
-  let seed = 1;
-  for (const [ci, name] of classes.entries()) {
-    fs.mkdirSync(path.join(root, name), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const px = Buffer.alloc(8 * 8 * 3);
-      for (let p = 0; p < px.length; p++) {
-        seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        // The class's channel is brighter by a per-image margin that is sometimes negative: some images are misread.
-        const margin = ((i * 53 + ci * 17) % 100) - 30;
-        px[p] = Math.max(0, Math.min(255, (seed % 200) + (p % 3 === ci ? margin : 0)));
-      }
-      await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(path.join(root, name, `${String(i).padStart(2, '0')}.png`));
-    }
-  }
-}
 
 describe('evaluate, predict and reports on a tiny model', () => {
   const root = tmpDir();
@@ -63,9 +18,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
 
   beforeAll(async () => {
     await initBackend({ backend: 'wasm', log: null });
-    const model = colourModel();
-    await saveModelFolder(modelDir, model, META);
-    model.dispose();
+    await saveColourModel(modelDir);
     await pngFolder(dataDir, CLASSES, 7);
   });
 
@@ -101,6 +54,35 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const two = files.slice(0, 2).map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
     expect(() => mergeReports(two)).toThrow(/shard 2\/3 missing from the merge; pass all 3 shard reports/);
     expect(() => mergeReports([two[0], two[0]])).toThrow(/are both shard 3\/3; pass each shard once/);
+  });
+
+  test('engine selection: an explicit engine that cannot load is an error, auto falls back with one notice', async () => {
+    const missing: EngineFactory = {
+      name: 'onnx',
+      unavailable: async () => 'onnxruntime-node does not load (npm install onnxruntime-node)',
+      create: async () => {
+        throw new Error('not reached');
+      },
+    };
+    const broken: EngineFactory = { name: 'onnx', unavailable: async () => null, create: async () => Promise.reject(new Error('unsupported op Foo\nstack')) };
+    const saved = ENGINES.splice(0, ENGINES.length, missing, ...ENGINES.filter((e) => e.name === 'tfjs'));
+    const notices: string[] = [];
+    try {
+      await expect(createPredictor(modelDir, { engine: 'onnx' })).rejects.toThrow(/--engine onnx is not available: onnxruntime-node does not load \(npm install onnxruntime-node\); or use --engine auto\./);
+      const p = await createPredictor(modelDir, { log: (l) => notices.push(l) });
+      expect(p.engine).toMatch(/^tfjs /);
+      await p.dispose();
+      ENGINES[0] = broken;
+      const q = await createPredictor(modelDir, { log: (l) => notices.push(l) });
+      await q.dispose();
+      expect(notices).toEqual([
+        'graft: onnx engine unavailable (onnxruntime-node does not load (npm install onnxruntime-node)); using tfjs.',
+        `graft: onnx engine could not load ${modelDir} (unsupported op Foo); using tfjs.`,
+      ]);
+      await expect(createPredictor(path.join(root, 'nowhere'), {})).rejects.toThrow(/model folder .*nowhere does not exist/);
+    } finally {
+      ENGINES.splice(0, ENGINES.length, ...saved);
+    }
   });
 
   test('TTA flip averages the original and mirrored views', async () => {
