@@ -9,14 +9,19 @@ import { createRng } from '../../src/util/rng';
 type T = tf.SymbolicTensor;
 const L = tf.layers;
 
-/** Replaces every weight of `model` with seeded random values (variances positive, as a trained BN's are). */
-export function randomizeWeights(model: tf.LayersModel, seed: number): void {
+/**
+ * Replaces the weights of `model` with seeded random values (variances positive, as a trained BN's are). With
+ * `kernels: false` only vectors (biases, BN parameters and statistics) change, which is much faster for big models
+ * whose random initial kernels already serve.
+ */
+export function randomizeWeights(model: tf.LayersModel, seed: number, options: { kernels?: boolean } = {}): void {
   const rng = createRng(seed);
   for (const layer of model.layers) {
     const ws = layer.getWeights();
     if (!ws.length) continue;
     const fresh = tf.tidy(() =>
       layer.weights.map((v, i) => {
+        if (options.kernels === false && ws[i].rank > 1) return ws[i].clone();
         const n = ws[i].size;
         const values = new Float32Array(n);
         const variance = v.originalName.endsWith('moving_variance');
