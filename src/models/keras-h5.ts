@@ -31,7 +31,15 @@ function h5wasmScript(): string {
 /** Loads h5wasm once per process. */
 export function loadH5wasm(): Promise<H5Module> {
   h5Loading ??= (async () => {
-    const code = await fs.promises.readFile(h5wasmScript(), 'utf8');
+    const code = (await fs.promises.readFile(h5wasmScript(), 'utf8')).replace(
+      '({ noInitialRun: true })',
+      // HDF5 prints its diagnostic stack on stderr for every failed call; graft reports one line instead.
+      '({ noInitialRun: true, printErr: globalThis.__graftH5PrintErr })',
+    );
+    const g = globalThis as { __graftH5PrintErr?: (line: string) => void };
+    g.__graftH5PrintErr = (line) => {
+      if (process.env.GRAFT_DEBUG_HDF5) process.stderr.write(`${line}\n`);
+    };
     const h5 = new Function(`${code}\nreturn h5wasm;`)() as H5Module;
     await h5.ready;
     return h5;
@@ -56,7 +64,12 @@ async function withH5File<T>(file: string, use: (f: H5.File, h5: H5Module) => T)
     } catch (err) {
       throw new GraftError(`${file} is not a readable HDF5 file (${firstLine(err)}); it may be truncated or not a Keras .h5 file. Download it again.`);
     }
-    return use(f, h5);
+    try {
+      return use(f, h5);
+    } catch (err) {
+      if (err instanceof GraftError) throw err;
+      throw new GraftError(`cannot read ${file} (${firstLine(err)}); it is truncated or damaged. Download it again.`, { cause: err });
+    }
   } finally {
     f?.close();
     h5.FS!.unlink(mem);
@@ -165,7 +178,8 @@ function matchLayers(model: tf.LayersModel, fileLayers: KerasH5Layer[], file: st
   const usedFile = new Set<string>();
   const pendingModel: tf.layers.Layer[] = [];
   for (const layer of modelLayers) {
-    const hit = byName.get(layer.name);
+    // An automatic name is a counter, not an identity (files from older sessions count from another start).
+    const hit = AUTO_NAME.test(layer.name) ? undefined : byName.get(layer.name);
     if (hit) {
       pairs.push([layer, hit, 'name']);
       usedFile.add(hit.name);

@@ -1,0 +1,152 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { buildModel, constructModel } from '../src/models/build';
+import { loadKerasWeights, loadH5wasm, readKerasH5Layers, writeKerasWeights } from '../src/models/keras-h5';
+import { tmpDir } from './helpers/tmp';
+import { scrambleWeights } from './helpers/scramble';
+
+async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
+  return Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
+}
+
+/** Index of the first differing value, or -1 (jest's toEqual walks typed arrays element by element: minutes on 20M). */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return 0;
+  if (Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) return -1;
+  return a.findIndex((v, i) => v !== b[i]);
+}
+
+async function predict(model: tf.LayersModel, shape: number[], seed: number): Promise<Float32Array> {
+  const out = tf.tidy(() => model.predict(tf.randomUniform([1, ...shape], -1, 1, 'float32', seed)) as tf.Tensor);
+  try {
+    return (await out.data()) as Float32Array;
+  } finally {
+    out.dispose();
+  }
+}
+
+/** Keras 1 / early Keras 2 counted automatic names from 1 (`conv2d_1` for the first); rename as such a session would. */
+function kerasOneBased(name: string): string {
+  const m = /^(conv2d|batch_normalization|activation|max_pooling2d|average_pooling2d|concatenate|add)(?:_(\d+))?$/.exec(name);
+  return m ? `${m[1]}_${Number(m[2] ?? 0) + 1}` : name;
+}
+
+describe('Keras .h5 weights', () => {
+  const dir = tmpDir();
+  beforeAll(() => initBackend({ backend: 'wasm', log: null }));
+
+  test('simple_cnn: a file written from one model loads into another and gives the same outputs; no leaks', async () => {
+    const a = await buildModel({ arch: 'simple_cnn' });
+    const b = await buildModel({ arch: 'simple_cnn' });
+    const file = path.join(dir, 'simple.h5');
+    await writeKerasWeights(file, a.model);
+    expect(await predict(b.model, [28, 28, 1], 1)).not.toEqual(await predict(a.model, [28, 28, 1], 1));
+    const start = tf.memory().numTensors;
+    const report = await loadKerasWeights(b.model, file);
+    expect(tf.memory().numTensors).toBe(start);
+    expect(report).toEqual({ byName: 4, byOrder: 0, unused: [] });
+    expect(await predict(b.model, [28, 28, 1], 1)).toEqual(await predict(a.model, [28, 28, 1], 1));
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  test('inception_v3 (all auto-named): model_weights layout, chunked attributes, 1-based names, matched by creation order', async () => {
+    const shape = [75, 75, 3];
+    const a = constructModel({ arch: 'inception_v3', includeTop: false, inputShape: shape }, { initializer: 'zeros' });
+    const b = constructModel({ arch: 'inception_v3', includeTop: false, inputShape: shape }, { initializer: 'zeros' });
+    scrambleWeights(a.model, 11);
+    const file = path.join(dir, 'inception.h5');
+    await writeKerasWeights(file, a.model, { layout: 'model_weights', chunkBytes: 512, rename: kerasOneBased });
+
+    const h5 = await loadH5wasm();
+    h5.FS!.writeFile('/check.h5', fs.readFileSync(file));
+    const f = new h5.File('/check.h5', 'r');
+    const attrs = Object.keys((f.get('model_weights') as unknown as { attrs: object }).attrs);
+    f.close();
+    h5.FS!.unlink('/check.h5');
+    expect(attrs).toEqual(expect.arrayContaining(['layer_names0', 'layer_names1', 'layer_names2']));
+    expect(attrs).not.toContain('layer_names');
+
+    const layers = await readKerasH5Layers(file);
+    expect(layers[0].name).toBe('conv2d_1');
+    expect(layers.length).toBe(188);
+
+    const report = await loadKerasWeights(b.model, file);
+    expect(report).toEqual({ byName: 0, byOrder: 188, unused: [] });
+    const [wa, wb] = [await weightsOf(a.model), await weightsOf(b.model)];
+    expect(wb.map((w, i) => firstDifference(w, wa[i]))).toEqual(wa.map(() => -1));
+    expect(await predict(b.model, shape, 2)).toEqual(await predict(a.model, shape, 2));
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  test('xception: named layers by name, the unnamed residual branch by order; a top file feeds a no-top model', async () => {
+    const shape = [71, 71, 3];
+    const a = constructModel({ arch: 'xception', includeTop: true, inputShape: shape }, { initializer: 'zeros' });
+    const b = constructModel({ arch: 'xception', includeTop: false, inputShape: shape }, { initializer: 'zeros' });
+    scrambleWeights(a.model, 5);
+    const file = path.join(dir, 'xception-top.h5');
+    await writeKerasWeights(file, a.model);
+    const report = await loadKerasWeights(b.model, file);
+    expect(report.byOrder).toBe(8);
+    expect(report.unused).toEqual(['predictions']);
+    const trunkOut = tf.model({ inputs: a.model.inputs, outputs: a.model.getLayer('block14_sepconv2_act').output as tf.SymbolicTensor });
+    expect(await predict(b.model, shape, 3)).toEqual(await predict(trunkOut, shape, 3));
+    await expect(loadKerasWeights(b.model, file, { strict: true })).rejects.toThrow(/layers the model does not use: predictions/);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  test('resnet50 round trips by name', async () => {
+    for (const arch of ['resnet50']) {
+      const a = constructModel({ arch, includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+      const b = constructModel({ arch, includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+      scrambleWeights(a.model, 7);
+      const file = path.join(dir, `${arch}.h5`);
+      await writeKerasWeights(file, a.model);
+      const report = await loadKerasWeights(b.model, file);
+      expect(report.byOrder).toBe(0);
+      expect(report.byName).toBe(a.model.layers.filter((l) => l.weights.length).length);
+      expect(await predict(b.model, [32, 32, 3], 4)).toEqual(await predict(a.model, [32, 32, 3], 4));
+      a.model.dispose();
+      b.model.dispose();
+    }
+  });
+
+  test('wrong shape, missing layer, truncated file and non-Keras files give one-line errors and change nothing', async () => {
+    const small = await buildModel({ arch: 'simple_cnn', simpleCnn: { filters: [8, 16] } });
+    const file = path.join(dir, 'small.h5');
+    await writeKerasWeights(file, small.model);
+
+    const other = await buildModel({ arch: 'simple_cnn', simpleCnn: { filters: [8, 12] } });
+    const before = await weightsOf(other.model);
+    await expect(loadKerasWeights(other.model, file)).rejects.toThrow(
+      /layer block2_conv1 weight block2_conv1\/kernel:0 has shape \[3,3,8,16\] in the file but the model expects \[3,3,8,12\]/,
+    );
+    // block1_conv1 matches the file, yet nothing was assigned because validation precedes assignment.
+    expect((await weightsOf(other.model)).map((w, i) => firstDifference(w, before[i]))).toEqual(before.map(() => -1));
+
+    const deeper = await buildModel({ arch: 'simple_cnn', simpleCnn: { filters: [8, 16, 32] } });
+    await expect(loadKerasWeights(deeper.model, file)).rejects.toThrow(/has no weights for layer block3_conv1 \(\[3,3,16,32\] \[32\]\)/);
+
+    const truncated = path.join(dir, 'truncated.h5');
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const start = tf.memory().numTensors;
+    await expect(loadKerasWeights(small.model, truncated)).rejects.toThrow(/truncated/);
+    expect(tf.memory().numTensors).toBe(start);
+
+    const notKeras = path.join(dir, 'not-keras.h5');
+    const h5 = await loadH5wasm();
+    const f = new h5.File('/not-keras.h5', 'w');
+    f.create_group('layers');
+    f.close();
+    fs.writeFileSync(notKeras, h5.FS!.readFile('/not-keras.h5'));
+    h5.FS!.unlink('/not-keras.h5');
+    await expect(loadKerasWeights(small.model, notKeras)).rejects.toThrow(/not a Keras 2 weights file/);
+    await expect(loadKerasWeights(small.model, path.join(dir, 'absent.h5'))).rejects.toThrow(/cannot read weights file .*no such file/);
+    for (const m of [small, other, deeper]) m.model.dispose();
+  });
+});

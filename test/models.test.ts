@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { buildModel, constructModel } from '../src/models/build';
+import { listArchitectures, getArchitecture } from '../src/models/registry';
+import { checkGroups } from '../src/models/groups';
+import { GraftError } from '../src/errors';
+
+describe('model registry: every architecture', () => {
+  beforeAll(() => initBackend({ backend: 'wasm', log: null }));
+
+  const specs = listArchitectures();
+  test('the registry lists the issue 3 architectures', () => {
+    expect(specs.map((s) => s.name)).toEqual([
+      'vgg16', 'vgg19', 'resnet50', 'resnet101', 'resnet152', 'resnet50v2', 'resnet101v2', 'resnet152v2', 'inception_v3', 'xception', 'simple_cnn',
+    ]);
+  });
+
+  test.each(specs.map((s) => [s.name]))('%s: Keras parameter counts, output shapes, groups, no leaks', (name) => {
+    const spec = getArchitecture(name);
+    const channels = name === 'simple_cnn' ? 1 : 3;
+    const start = tf.memory().numTensors;
+    // The top is independent of input size except for VGG's flatten, which Keras counts at 224.
+    const topSize = name.startsWith('vgg') ? 224 : spec.minInputSize;
+    const { model, meta } = constructModel({ arch: name, inputShape: [topSize, topSize, channels] }, { initializer: 'zeros' });
+    try {
+      expect(model.outputs[0].shape).toEqual([null, name === 'simple_cnn' ? 10 : 1000]);
+      expect(meta.groups.at(-1)!.name).toBe('head');
+      checkGroups(model, meta.groups);
+      const headParams = meta.groups.at(-1)!.layers.reduce((n, l) => n + model.getLayer(l).countParams(), 0);
+      if (spec.params) {
+        expect(model.countParams()).toBe(spec.params.top);
+        expect(model.countParams() - headParams).toBe(spec.params.notop);
+      }
+    } finally {
+      model.dispose();
+    }
+    const noTop = constructModel({ arch: name, includeTop: false, inputShape: [spec.minInputSize, spec.minInputSize, channels] }, { initializer: 'zeros' });
+    try {
+      checkGroups(noTop.model, noTop.meta.groups);
+      expect(noTop.meta.groups.map((g) => g.name)).not.toContain('head');
+      if (spec.params) expect(noTop.model.countParams()).toBe(spec.params.notop);
+      expect(noTop.model.outputs[0].shape.length).toBe(4);
+      expect(noTop.model.outputs[0].shape.slice(1).every((d) => (d ?? 0) > 0)).toBe(true);
+      expect(noTop.meta.preprocessing).toBe(spec.preprocessing);
+    } finally {
+      noTop.model.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('ImageNet trunks run forward at their minimum input size; pooling avg/max give vectors', async () => {
+    const start = tf.memory().numTensors;
+    for (const name of ['vgg16', 'resnet50', 'resnet50v2', 'inception_v3', 'xception']) {
+      const spec = getArchitecture(name);
+      const s = spec.minInputSize;
+      // Zero kernels keep the test fast (random init of 100M weights is the slow part); shapes are what is checked.
+      const { model, meta } = constructModel({ arch: name, includeTop: false, inputShape: [s, s, 3], pooling: name === 'vgg16' ? 'avg' : 'max' }, { initializer: 'zeros' });
+      expect(meta.groups.at(-1)).toEqual({ name: 'head', layers: [model.layers.at(-1)!.name] });
+      const out = tf.tidy(() => model.predict(tf.randomUniform([1, s, s, 3], -1, 1, 'float32', 3)) as tf.Tensor);
+      const channels = name === 'vgg16' ? 512 : 2048;
+      expect(out.shape).toEqual([1, channels]);
+      expect(Number.isFinite((await out.data())[0])).toBe(true);
+      out.dispose();
+      model.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('Keras layer names where Keras names layers; automatic names where it does not', () => {
+    const names = (arch: string, size: number) => {
+      const { model } = constructModel({ arch, inputShape: [size, size, 3] }, { initializer: 'zeros' });
+      const n = model.layers.map((l) => l.name);
+      model.dispose();
+      return n;
+    };
+    const r = names('resnet50', 32);
+    expect(r).toEqual(expect.arrayContaining(['conv1_pad', 'conv1_conv', 'pool1_pad', 'conv2_block1_1_conv', 'conv2_block1_0_bn', 'conv5_block3_out', 'avg_pool', 'predictions']));
+    expect(names('resnet50v2', 32)).toEqual(expect.arrayContaining(['post_bn', 'post_relu', 'conv2_block1_preact_bn', 'conv4_block6_out', 'max_pooling2d_2']));
+    const inc = names('inception_v3', 75);
+    expect(inc).toEqual(expect.arrayContaining(['conv2d', 'conv2d_93', 'batch_normalization_93', 'activation_93', 'mixed0', 'mixed10', 'mixed9_1', 'concatenate_1']));
+    expect(inc).not.toContain('conv2d_94');
+    const xc = names('xception', 71);
+    expect(xc).toEqual(expect.arrayContaining(['block1_conv1', 'block2_sepconv2_act', 'block14_sepconv2_act', 'conv2d_3', 'add_11']));
+    expect(xc).not.toContain('add_12');
+  });
+
+  test('Keras options are validated with errors listing the valid values or the minimum', async () => {
+    await expect(buildModel({ arch: 'vgg17' })).rejects.toThrow(/architecture must be one of vgg16, vgg19, .*; received "vgg17"/);
+    await expect(buildModel({ arch: 'inception_v3', includeTop: false, inputShape: [74, 74, 3] })).rejects.toThrow(/at least 75x75; received 74x74/);
+    await expect(buildModel({ arch: 'xception', includeTop: false, inputShape: [70, 80, 3] })).rejects.toThrow(/at least 71x71/);
+    await expect(buildModel({ arch: 'resnet50', includeTop: false, inputShape: [31, 31, 3] })).rejects.toThrow(/at least 32x32/);
+    await expect(buildModel({ arch: 'resnet50', includeTop: false, pooling: 'mean' as 'avg' })).rejects.toThrow(/pooling must be one of none, avg, max; received "mean"/);
+    await expect(buildModel({ arch: 'resnet50', classifierActivation: 'relu' as 'softmax' })).rejects.toThrow(/classifierActivation must be one of softmax, sigmoid/);
+    await expect(buildModel({ arch: 'resnet50', weights: 'imagenet', classes: 10 })).rejects.toThrow(/classes 1000; received 10/);
+    await expect(buildModel({ arch: 'resnet50', includeTop: false, weights: 'imagenet', inputShape: [64, 64, 1] })).rejects.toThrow(/3 input channels/);
+    await expect(buildModel({ arch: 'resnet50', inculdeTop: false } as never)).rejects.toThrow(GraftError);
+    await expect(buildModel({ arch: 'simple_cnn', simpleCnn: { pooling: 'mean' as 'max' } })).rejects.toThrow(/simpleCnn.pooling must be one of max, avg/);
+    await expect(buildModel({ arch: 'resnet50', includeTop: false, weights: '/nonexistent.h5' })).rejects.toThrow(/not an existing file/);
+  });
+
+  test('simple_cnn is configurable: blocks, batch norm, average pooling, global pooling, 3 channels', async () => {
+    const { model, meta } = await buildModel({
+      arch: 'simple_cnn',
+      inputShape: [32, 32, 3],
+      classes: 4,
+      simpleCnn: { filters: [8, 16, 32], batchNorm: true, pooling: 'avg', topPooling: 'avg', dense: [], dropout: 0, activation: 'elu' },
+    });
+    expect(meta.groups.map((g) => g.name)).toEqual(['block1', 'block2', 'block3', 'head']);
+    expect(model.getLayer('block3_conv1_bn').getClassName()).toBe('BatchNormalization');
+    expect(model.getLayer('block2_pool').getClassName()).toBe('AveragePooling2D');
+    expect(model.getLayer('avg_pool').getClassName()).toBe('GlobalAveragePooling2D');
+    expect(model.outputs[0].shape).toEqual([null, 4]);
+    checkGroups(model, meta.groups);
+    model.dispose();
+  });
+});
