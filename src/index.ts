@@ -14,6 +14,7 @@ export type { PreprocessMode } from './models/preprocess';
 export { createRng } from './util/rng';
 export type { Rng } from './util/rng';
 export { cacheDir } from './util/cache';
+export { svgToPng, writeSvgAsPng, escapeXml } from './util/svg';
 export { openDataset, splitDataset, DATASET_KINDS, IMAGE_EXTENSIONS, VERIFY_MODES } from './data/dataset';
 export type { Dataset, DatasetKind, OpenDatasetOptions, Sample, SkippedFile, SplitDatasetOptions, VerifyMode } from './data/dataset';
 export { batches, countBatches } from './data/batches';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { doctorCommand } from './doctor';
+import { demoCommand } from './demo';
 import { datasetCommand } from './dataset';
 import { augmentCommand } from './augment';
 import { exportCommand } from './export';
@@ -12,4 +13,4 @@ import { trainCommand } from './train';
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [doctorCommand, datasetCommand, augmentCommand, trainCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
+export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, augmentCommand, trainCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
