@@ -211,7 +211,7 @@ export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: bo
 }
 
 /** Sets trainable flags for a stage: the last `k` trunk groups and the head train, everything before is frozen. */
-function applyStage(model: tf.LayersModel, groups: LayerGroup[], stage: StageConfig, trainBn: boolean): void {
+export function applyStage(model: tf.LayersModel, groups: LayerGroup[], stage: StageConfig, trainBn: boolean): void {
   const trunkGroups = groups.length - 1;
   const k = stage.train === 'all' ? trunkGroups : stage.train === 'head' ? 0 : stage.train;
   freezeTo(model, groups, trunkGroups - k, { trainBn });
@@ -265,7 +265,7 @@ export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
 }
 
 /** The optimiser config from the flat options. */
-function optimizerFrom(o: TrainOptions): OptimizerConfig {
+export function optimizerFrom(o: TrainOptions): OptimizerConfig {
   const base = typeof o.optimizer === 'object' ? o.optimizer : { type: o.optimizer ?? 'adam' };
   const extra = Object.fromEntries(
     Object.entries({ momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay }).filter(([, v]) => v !== undefined),
@@ -372,17 +372,23 @@ async function computeFeatures(
 }
 
 /** What one stage trains on: the whole model on images, or the suffix on cached prefix outputs. */
-interface StagePlan {
+export interface StagePlan {
+  /** The model the loop trains (the suffix when training on features; shares layers with the full model). */
   model: tf.LayersModel;
+  /** Its layer groups. */
   groups: LayerGroup[];
+  /** Training batches. */
   train: BatchSource;
+  /** Validation batches. */
   validation?: BatchSource;
   /** `images` or `features after <layer>`. */
   input: string;
+  /** Frees the suffix model (never the shared weights). */
   dispose(): void;
 }
 
-async function planStageData(
+/** Chooses what a stage trains on given the current trainable flags (cached features when a prefix is frozen). */
+export async function planStageData(
   model: tf.LayersModel,
   meta: ModelMeta,
   data: { train: Dataset; validation?: Dataset },
@@ -455,10 +461,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[] };
     resume = { state: ckpt.state, ...extra };
   } else {
-    const inputShape = o.inputShape ?? (o.inputSize && o.arch ? [o.inputSize, o.inputSize, defaultInputShape(getArchitecture(o.arch))[2]] : undefined);
-    const built = await withSeededInit(`${seed}/init`, () =>
-      createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames: ds.classNames, head: o.head, simpleCnn: o.simpleCnn }),
-    );
+    const built = await buildClassifier(o, ds.classNames);
     model = built.model;
     meta = built.meta;
   }
@@ -566,6 +569,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     model.dispose();
   }
+}
+
+/** The classifier a run trains: trunk + new head, initialised from the run's seed. */
+export async function buildClassifier(o: TrainOptions, classNames: string[]): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+  const inputShape = o.inputShape ?? (o.inputSize && o.arch ? [o.inputSize, o.inputSize, defaultInputShape(getArchitecture(o.arch))[2]] : undefined);
+  return withSeededInit(`${o.seed ?? 0}/init`, () =>
+    createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames, head: o.head, simpleCnn: o.simpleCnn }),
+  );
 }
 
 /**

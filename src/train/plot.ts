@@ -81,10 +81,11 @@ function panel(p: PanelOptions, x0: number): string {
   }
   out.push(`<text x="${x0 + M.left + iw / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${escapeXml(p.xLabel)}</text>`);
   out.push(`<text transform="translate(${x0 + 16},${M.top + ih / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(p.yLabel)}</text>`);
-  for (const m of p.markers ?? []) {
+  // Marker labels sit at the bottom, one row each, clear of the legend and of each other.
+  (p.markers ?? []).forEach((m, i) => {
     out.push(`<line x1="${sx(m.x)}" x2="${sx(m.x)}" y1="${M.top}" y2="${M.top + ih}" stroke="${m.color ?? '#999'}" stroke-dasharray="3,3"/>`);
-    out.push(`<text x="${sx(m.x) + 3}" y="${M.top + 12}" font-size="10" fill="${m.color ?? '#666'}">${escapeXml(m.label)}</text>`);
-  }
+    out.push(`<text x="${sx(m.x) + 3}" y="${M.top + ih - 6 - i * 13}" font-size="10" fill="${m.color ?? '#666'}">${escapeXml(m.label)}</text>`);
+  });
   p.series.forEach((s, i) => {
     const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && y >= yLo && y <= yHi);
     if (!ok.length) return;
