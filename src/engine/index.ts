@@ -6,6 +6,7 @@
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
 import { Predictor, createTfjsPredictor } from './predictor';
+import { createOnnxPredictor, tryLoadOnnxRuntime } from '../onnx/runtime';
 
 export type { Predictor } from './predictor';
 
@@ -37,8 +38,15 @@ const TFJS_ENGINE: EngineFactory = {
   create: (modelDir) => createTfjsPredictor(modelDir),
 };
 
+/** The onnxruntime engine: the model's ONNX export (cached in the folder) on onnxruntime-node, CUDA when installed. */
+const ONNX_ENGINE: EngineFactory = {
+  name: 'onnx',
+  unavailable: async () => tryLoadOnnxRuntime().reason ?? null,
+  create: (modelDir, options) => createOnnxPredictor(modelDir, { threads: options.threads }),
+};
+
 /** Engines in the order `auto` prefers them; the last one must always be available. */
-export const ENGINES: EngineFactory[] = [TFJS_ENGINE];
+export const ENGINES: EngineFactory[] = [ONNX_ENGINE, TFJS_ENGINE];
 
 /** Options for `createPredictor`. */
 export interface CreatePredictorOptions {

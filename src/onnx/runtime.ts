@@ -156,6 +156,14 @@ export async function createOnnxPredictor(modelDir: string, options: OnnxPredict
   const meta = readGraftMeta(modelDir);
   const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
   const [h, w, c] = meta.inputShape;
+  // One warm-up image: onnxruntime plans its memory on the first run, and a graph it cannot run fails here, where
+  // `--engine auto` can still fall back to tfjs, rather than in the middle of a job.
+  try {
+    await runSession(session, new Float32Array(h * w * c), [1, h, w, c]);
+  } catch (err) {
+    await session.release();
+    throw new GraftError(`onnxruntime could not run ${modelDir}: ${(err as Error).message.split('\n')[0]}; use --engine tfjs.`, { cause: err });
+  }
   return {
     engine,
     meta,
