@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { CLASSES, pngFolder, saveColourModel } from './helpers/eval-fixtures';
 import { ENGINES, EngineFactory, createPredictor } from '../src/engine';
-import { evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
+import { alignClasses, classScores, evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
 import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
 import { GraftError } from '../src/errors';
 import { tmpDir } from './helpers/tmp';
@@ -14,7 +14,8 @@ describe('evaluate, predict and reports on a tiny model', () => {
   const root = tmpDir();
   const modelDir = path.join(root, 'model');
   const dataDir = path.join(root, 'data');
-  const quiet = { log: null };
+  // These tests are about evaluation, not engines: pin tfjs so they do not depend on onnxruntime.
+  const quiet = { log: null, engine: 'tfjs' };
 
   beforeAll(async () => {
     await initBackend({ backend: 'wasm', log: null });
@@ -161,6 +162,17 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const byIndex = reportFromPredictions(csv('c.csv', 'label,prediction\n0,0\n1,2\n2,2\n'));
     expect(byIndex.counts.confusion.labels).toEqual(['0', '1', '2']);
     expect(byIndex.metrics.accuracy).toBeCloseTo(2 / 3, 12);
+    // IDX labels are numbers standing for the model's classes in order; named classes must match by name.
+    const meta = { classNames: CLASSES } as never;
+    const ds = (kind: string, classNames: string[]) => ({ kind, classNames, root: '', samples: [], skipped: [] }) as never;
+    expect(alignClasses(ds('idx', ['0', '1', '2']), meta, [])).toEqual([0, 1, 2]);
+    const notes: string[] = [];
+    expect(alignClasses(ds('folder', ['red', 'blue']), meta, notes)).toEqual([2, 0]);
+    expect(notes).toEqual(['the data has no class green; those classes count as absent (support 0).']);
+    expect(() => alignClasses(ds('folder', ['0', '1', '2']), meta, [])).toThrow(/only in the data: 0, 1, 2; only in the model: blue, green, red/);
+    // A one-unit sigmoid head scores [1 - p, p] over its two classes.
+    expect(Array.from(classScores(Float32Array.from([0.25, 1]), 2, 2))).toEqual([0.75, 0.25, 0, 1]);
+    expect(() => classScores(new Float32Array(6), 2, 2)).toThrow(/gives 3 outputs per image but graft.json lists 2 classes/);
     expect(() => parseShard('0/3')).toThrow(/--shard must be i\/n with 1 <= i <= n/);
     await expect(evaluate({ model: modelDir, data: dataDir, tta: 'mirror' as never, ...quiet })).rejects.toThrow(/tta must be one of none, flip, flip\+crop; received "mirror"/);
   });

@@ -11,7 +11,9 @@ async function graft(...args: string[]): Promise<{ code: number; stdout: string;
   const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
   const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
   try {
-    const code = await main(['node', 'graft', '--backend', 'wasm', ...args]);
+    // Evaluation is under test, not engines: pin tfjs so these tests do not depend on onnxruntime.
+    const pin = ['evaluate', 'predict'].includes(args.find((a) => !a.startsWith('-')) ?? '') && !args.includes('--engine');
+    const code = await main(['node', 'graft', '--backend', 'wasm', ...args, ...(pin ? ['--engine', 'tfjs'] : [])]);
     return { code, stdout, stderr };
   } finally {
     out.mockRestore();

@@ -103,6 +103,10 @@ export function shardItems<T>(items: readonly T[], shard: { index: number; count
  * model classes with no samples are fine (they score as scikit-learn scores absent labels) and noted.
  */
 export function alignClasses(ds: Dataset, meta: GraftMeta, warnings: string[]): number[] {
+  // IDX files carry label numbers, not names: numbers 0..n-1 stand for the model's classes in order.
+  if (ds.kind === 'idx' && ds.classNames.every((c) => /^\d+$/.test(c) && Number(c) < meta.classNames.length)) {
+    return ds.classNames.map(Number);
+  }
   const unknown = ds.classNames.filter((c) => !meta.classNames.includes(c));
   if (unknown.length) {
     const absent = meta.classNames.filter((c) => !ds.classNames.includes(c));
