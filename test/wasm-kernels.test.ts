@@ -176,6 +176,22 @@ describe('graft wasm kernels', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  // [shape, begin, size]
+  const sliceCases: Array<[number[], number[], number[]]> = [
+    [[10, 6], [3, 0], [4, 6]],
+    [[4, 5, 6, 7], [1, 2, 0, 3], [2, 3, 6, 4]],
+    [[4, 5, 6, 7], [0, 0, 0, 2], [4, 5, 6, 3]],
+    [[3, 4, 5], [1, 0, 0], [-1, -1, -1]],
+    [[2, 3, 4, 5, 6], [1, 1, 1, 0, 0], [1, 2, 2, 5, 6]],
+    [[5], [2], [0]],
+  ];
+
+  test.each(sliceCases)('Slice of %p at %p size %p copies only the selection and matches cpu', async (shape, begin, size) => {
+    const [wasm, cpu, outShape] = await bothBackends('Slice', { x: rand(`s${shape}`, shape) }, { begin, size });
+    expect(outShape).toEqual(size.map((s, i) => (s === -1 ? shape[i] - begin[i] : s)));
+    expect(wasm).toEqual(cpu);
+  });
+
   test('UnsortedSegmentSum adds rows by segment, drops ids out of range, and matches cpu', async () => {
     const x = rand('seg', [7, 2, 3]);
     const segmentIds = { shape: [7], values: Int32Array.from([2, 0, 2, -1, 4, 0, 1]) };
@@ -205,6 +221,7 @@ describe('graft wasm kernels', () => {
       () => tf.matMul(tf.ones([3, 5, 4]), tf.ones([3, 2, 5]), true, true),
       () => tf.matMul(tf.ones([4, 5]), tf.ones([3, 5]), false, true),
       () => tf.unsortedSegmentSum(tf.ones([4, 3]), tf.tensor1d([0, 1, 1, 0], 'int32'), 2),
+      () => tf.slice(tf.ones([4, 5, 6]), [1, 0, 2], [2, 5, 3]),
     ];
     for (const call of calls) tf.tidy(() => call().dataSync());
     const before = liveCounts();

@@ -1,6 +1,6 @@
 /**
  * graft's kernels for tfjs's wasm backend: the gradients tfjs 4.22 lacks there (so convolution layers can train)
- * and faster versions of the ones it runs as scalar loops. All are built from XNNPACK-backed wasm kernels.
+ * and faster versions of the ones it runs as scalar loops or through needless copies. All are built from XNNPACK-backed wasm kernels.
  * `registerWasmKernels` runs from an `onBackendReady` hook in `src/backend`, so every `initBackend` gets them.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,7 @@ import {
 } from './conv-grads';
 import { fastBatchMatMul } from './matmul';
 import { unsortedSegmentSum } from './segment-sum';
+import { fastSlice } from './slice';
 import { KernelArgs } from './scope';
 
 /** One graft kernel: its name, and how to build it from the stock kernel it replaces (if any). */
@@ -29,14 +30,14 @@ const KERNELS: readonly GraftKernel[] = [
   { name: 'DepthwiseConv2dNativeBackpropInput', make: () => depthwiseConv2dNativeBackpropInput },
   { name: 'DepthwiseConv2dNativeBackpropFilter', make: () => depthwiseConv2dNativeBackpropFilter },
   { name: 'UnsortedSegmentSum', make: () => unsortedSegmentSum },
-  {
-    name: 'BatchMatMul',
-    make: (stock) => {
-      if (!stock) throw new Error('graft needs the stock wasm BatchMatMul kernel to build its faster one');
-      return fastBatchMatMul(stock);
-    },
-  },
+  { name: 'BatchMatMul', make: (stock) => fastBatchMatMul(needStock('BatchMatMul', stock)) },
+  { name: 'Slice', make: (stock) => fastSlice(needStock('Slice', stock)) },
 ];
+
+function needStock(name: string, stock: tf.KernelFunc | undefined): tf.KernelFunc {
+  if (!stock) throw new Error(`graft needs the stock wasm ${name} kernel to build its faster one`);
+  return stock;
+}
 
 /** Marks kernel functions as graft's, so registering twice is a no-op rather than wrapping a wrapper. */
 const GRAFT_KERNEL = Symbol.for('graft.wasmKernel');
