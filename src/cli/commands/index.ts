@@ -8,9 +8,10 @@ import { evaluateCommand } from './evaluate';
 import { predictCommand } from './predict';
 import { reportCommand } from './report';
 import { trainCommand } from './train';
+import { lrFindCommand } from './lr-find';
 
 /**
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, augmentCommand, trainCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
+export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, augmentCommand, trainCommand, lrFindCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
