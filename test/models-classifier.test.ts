@@ -1,0 +1,99 @@
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { createClassifier } from '../src/models/classifier';
+import { constructModel } from '../src/models/build';
+import { checkGroups } from '../src/models/groups';
+import { writeKerasWeights } from '../src/models/keras-h5';
+import { loadModelFolder, saveModelFolder } from '../src/io/model-folder';
+import { tmpDir } from './helpers/tmp';
+import { scrambleWeights } from './helpers/scramble';
+
+async function values(t: tf.Tensor | tf.LayerVariable): Promise<number[]> {
+  return Array.from(await ('read' in t ? t.read() : t).data());
+}
+
+async function run(model: tf.LayersModel, x: tf.Tensor): Promise<number[]> {
+  const y = model.predict(x) as tf.Tensor;
+  try {
+    return Array.from(await y.data());
+  } finally {
+    y.dispose();
+  }
+}
+
+describe('createClassifier', () => {
+  const dir = tmpDir();
+  beforeAll(() => initBackend({ backend: 'wasm', log: null }));
+
+  test('a Keras .h5 trunk plus a head with hidden layers, dropout and leaky relu; groups end with head; no leaks', async () => {
+    const start = tf.memory().numTensors;
+    const donor = constructModel({ arch: 'vgg16', includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+    scrambleWeights(donor.model, 3);
+    const file = path.join(dir, 'vgg16-notop.h5');
+    await writeKerasWeights(file, donor.model);
+
+    const { model, meta } = await createClassifier({
+      arch: 'vgg16',
+      weights: file,
+      inputShape: [32, 32, 3],
+      classNames: ['cat', 'dog', 'fox'],
+      head: { pooling: 'max', hidden: [16, 8], dropout: 0.25, activation: 'leaky_relu', outputActivation: 'sigmoid' },
+    });
+    expect(model.outputs[0].shape).toEqual([null, 3]);
+    expect(meta).toMatchObject({ architecture: 'vgg16', preprocessing: 'caffe', inputShape: [32, 32, 3], classNames: ['cat', 'dog', 'fox'], outputActivation: 'sigmoid', weights: file });
+    expect(meta.groups.map((g) => g.name)).toEqual(['block1', 'block2', 'block3', 'block4', 'block5', 'head']);
+    expect(meta.groups.at(-1)!.layers).toEqual(['max_pool', 'fc1', 'fc1_act', 'fc1_dropout', 'fc2', 'fc2_act', 'fc2_dropout', 'predictions']);
+    expect(model.getLayer('fc1_act').getClassName()).toBe('LeakyReLU');
+    checkGroups(model, meta.groups);
+    expect(await values(model.getLayer('block1_conv2').weights[1])).toEqual(await values(donor.model.getLayer('block1_conv2').weights[1]));
+    expect(await values(model.getLayer('block5_conv3').weights[1])).toEqual(await values(donor.model.getLayer('block5_conv3').weights[1]));
+    model.dispose();
+    donor.model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('the trunk of a saved simple_cnn model folder: head dropped, trunk weights, architecture and preprocessing kept', async () => {
+    const start = tf.memory().numTensors;
+    const first = await createClassifier({ arch: 'simple_cnn', classNames: ['t-shirt', 'trouser', 'pullover', 'dress', 'coat'] });
+    scrambleWeights(first.model, 9);
+    const folder = path.join(dir, 'fashion-0-4');
+    await saveModelFolder(folder, first.model, first.meta);
+
+    const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5);
+    const trunkOf = (m: tf.LayersModel) => tf.model({ inputs: m.inputs, outputs: m.getLayer('block2_pool').output as tf.SymbolicTensor });
+    const second = await createClassifier({ weights: folder, classNames: ['sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'], head: { hidden: [32] } });
+    expect(second.meta).toMatchObject({ architecture: 'simple_cnn', preprocessing: 'unit', inputShape: [28, 28, 1], weights: folder });
+    expect(second.meta.groups.map((g) => g.name)).toEqual(['block1', 'block2', 'head']);
+    expect(second.meta.groups.at(-1)!.layers).toEqual(['flatten', 'fc1', 'fc1_act', 'fc1_dropout', 'predictions']);
+    expect(second.model.getLayer('fc1').weights[0].shape).toEqual([7 * 7 * 64, 32]);
+    checkGroups(second.model, second.meta.groups);
+    expect(await run(trunkOf(second.model), x)).toEqual(await run(trunkOf(first.model), x));
+
+    // The new classifier saves and reloads like any model, and its outputs survive the round trip.
+    const out = path.join(dir, 'fashion-5-9');
+    await saveModelFolder(out, second.model, second.meta);
+    const reloaded = await loadModelFolder(out);
+    expect(await run(reloaded.model, x)).toEqual(await run(second.model, x));
+    expect(reloaded.meta.classNames).toEqual(['sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']);
+    for (const m of [first.model, second.model, reloaded.model]) m.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('bad options are one-line errors naming the value and the valid ones', async () => {
+    await expect(createClassifier({ arch: 'simple_cnn', classNames: ['a', 'b'], head: { pooling: 'mean' as 'avg' } })).rejects.toThrow(
+      /head.pooling must be one of avg, max, flatten; received "mean"/,
+    );
+    await expect(createClassifier({ arch: 'simple_cnn', classNames: ['a', 'b'], head: { activation: 'gelu' as 'relu' } })).rejects.toThrow(
+      /head.activation must be one of relu, leaky_relu, tanh, sigmoid, elu/,
+    );
+    await expect(createClassifier({ arch: 'simple_cnn', classNames: [] })).rejects.toThrow(/classNames must be a non-empty list/);
+    await expect(createClassifier({ arch: 'simple_cnn', classNames: ['a', 'a'] })).rejects.toThrow(/classNames must be unique/);
+    await expect(createClassifier({ classNames: ['a'] })).rejects.toThrow(/needs arch/);
+    const folder = path.join(dir, 'fashion-0-4');
+    await expect(createClassifier({ weights: folder, arch: 'resnet50', classNames: ['a'] })).rejects.toThrow(/holds a simple_cnn model but arch is resnet50/);
+    await expect(createClassifier({ weights: folder, inputShape: [32, 32, 1], classNames: ['a'] })).rejects.toThrow(/takes input \[28,28,1\]/);
+    await expect(createClassifier({ arch: 'simple_cnn', classNames: ['a'], head: { hiden: [3] } as never })).rejects.toThrow(/head has no option "hiden"/);
+  });
+});
