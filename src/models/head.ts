@@ -24,7 +24,7 @@ export interface HeadOptions {
   /** Feature-map reduction: `avg` (default for ImageNet trunks), `max` or `flatten`. */
   pooling?: HeadPooling;
   /** Units of hidden dense layers between pooling and output (default none). */
-  hidden?: number[];
+  hidden?: readonly number[];
   /** Dropout rate after each hidden layer, or before the output when there are none (0 = no dropout layer). */
   dropout?: number;
   /** Activation of the hidden layers (default relu). */

@@ -10,7 +10,7 @@ import { HEAD_ACTIVATIONS, HEAD_POOLINGS, HeadActivation, HeadOptions, HeadPooli
 /** Configuration of `simple_cnn`. */
 export interface SimpleCnnOptions {
   /** Filters of each conv block; the block count is its length (default [32, 64]). */
-  filters?: number[];
+  filters?: readonly number[];
   /** Square kernel size of every conv (default 3). */
   kernelSize?: number;
   /** Convs per block before its pooling (default 1). */
@@ -24,7 +24,7 @@ export interface SimpleCnnOptions {
   /** How the top reduces the last feature map: `flatten` (default), `avg` or `max` global pooling. */
   topPooling?: HeadPooling;
   /** Hidden dense layers of the top (default [128]). */
-  dense?: number[];
+  dense?: readonly number[];
   /** Dropout in the top (default 0.5). */
   dropout?: number;
 }
