@@ -1,3 +1,5 @@
+import { augmentSection } from './augment';
+
 /** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
 export interface BenchSection {
   /** Short name used by `--only`. */
@@ -7,4 +9,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [];
+export const SECTIONS: BenchSection[] = [augmentSection];

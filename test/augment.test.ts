@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { AUGMENT_OPS, AUGMENT_PRESET_NAMES, drawPlan, parseAugmentation } from '../src/data/augment';
+import { AUGMENT_OPS, AUGMENT_PRESET_NAMES, AugmentStep, drawPlan, parseAugmentation } from '../src/data/augment';
 import { cropBox, RawImage, RenderPlan, renderImage } from '../src/data/image';
 import { applyColour, chromaMatrix } from '../src/data/colour';
 import { bytesToInput } from '../src/data/normalise';
@@ -149,7 +149,7 @@ describe('each augmentation step does what it says', () => {
   });
 
   test('drawing: each step draws a fixed amount, so changing one probability leaves the others alone', () => {
-    const base = [
+    const base: AugmentStep[] = [
       { op: 'rotate', degrees: 30, p: 0.5 },
       { op: 'colorJitter', brightness: 0.4 },
     ];
@@ -161,7 +161,7 @@ describe('each augmentation step does what it says', () => {
 });
 
 describe('preprocessing after augmentation', () => {
-  test('bytesToInput matches preprocessPixels for every mode, 1 and 3 channels', () => {
+  test('bytesToInput matches preprocessPixels for every mode, 1 and 3 channels, with and without colour changes', () => {
     const bytes = Uint8Array.from({ length: 48 }, (_, i) => (i * 53) % 256);
     for (const mode of PREPROCESS_MODES) {
       for (const channels of [1, 3]) {
@@ -170,6 +170,17 @@ describe('preprocessing after augmentation', () => {
         const slow = preprocessPixels(Float32Array.from(bytes), channels, mode);
         for (let i = 0; i < 48; i++) expect(fast[i]).toBeCloseTo(slow[i], 4);
       }
+    }
+    // with a colour plan, the fused pass equals applyColour followed by preprocessing
+    const plan = { brightness: 1.3, contrast: 0.6, saturation: 1.8, hue: 25 };
+    for (const mode of PREPROCESS_MODES) {
+      const fused = new Float32Array(48);
+      bytesToInput(bytes, 3, mode, fused, plan);
+      const coloured = Uint8Array.from(bytes);
+      applyColour(coloured, 3, plan);
+      expect(Array.from(coloured)).not.toEqual(Array.from(bytes));
+      const slow = preprocessPixels(Float32Array.from(coloured), 3, mode);
+      for (let i = 0; i < 48; i++) expect(fused[i]).toBeCloseTo(slow[i], 4);
     }
     const out = new Float32Array(48);
     bytesToInput(Uint8Array.from({ length: 48 }, (_, i) => (i % 2) * 255), 3, 'tf', out);

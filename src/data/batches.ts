@@ -15,7 +15,7 @@ import { createRng } from '../util/rng';
 import { AugmentSpec, drawPlan, parseAugmentation } from './augment';
 import { Dataset, Sample } from './dataset';
 import { bytesToInput } from './normalise';
-import { ImageInput, decodeShrunk, InputShape, PLAIN_PLAN, RawImage, RenderPlan, firstLine, readSource, renderImage } from './image';
+import { ImageInput, decodeShrunk, InputShape, PLAIN_PLAN, RawImage, RenderPlan, firstLine, readSource, renderGeometry } from './image';
 
 /** One batch: preprocessed pixels in the model's input shape, their labels and where they came from. */
 export interface Batch {
@@ -102,8 +102,8 @@ export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGener
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
     try {
       const input = await loadInput(sample.source, shape, cache, stats);
-      const pixels = await renderImage(input, plan, shape);
-      bytesToInput(pixels, c, mode, out);
+      const pixels = await renderGeometry(input, plan, shape);
+      bytesToInput(pixels, c, mode, out, plan);
     } catch (err) {
       if (err instanceof GraftError) throw err;
       throw new GraftError(`cannot decode ${sample.source}: ${firstLine(err)}; the file changed since the dataset was opened? Reopen it or remove the file.`, { cause: err });

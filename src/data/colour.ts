@@ -62,9 +62,17 @@ export function changesColour(plan: ColourPlan): boolean {
   return (plan.brightness ?? 1) !== 1 || (plan.contrast ?? 1) !== 1 || (plan.saturation ?? 1) !== 1 || (plan.hue ?? 0) !== 0 || !!plan.grayscale;
 }
 
-/** Applies a colour plan in place to interleaved 8-bit pixels with 1 or 3 channels. */
-export function applyColour(pixels: Uint8Array, channels: number, plan: ColourPlan): void {
-  if (!changesColour(plan)) return;
+/** A colour plan resolved for one image: a byte table (brightness, contrast) then a 3x3 matrix (saturation, hue, grey). */
+export interface ColourTransform {
+  /** New value of each byte after brightness and contrast (unrounded). */
+  table: Float64Array;
+  /** Chroma matrix for 3-channel images (identity when unused). */
+  matrix: number[][];
+}
+
+/** Resolves a plan against an image (contrast needs the image's mean grey), or null when colours do not change. */
+export function colourTransform(pixels: Uint8Array, channels: number, plan: ColourPlan): ColourTransform | null {
+  if (!changesColour(plan)) return null;
   const n = pixels.length;
   const b = plan.brightness ?? 1;
   const c = plan.contrast ?? 1;
@@ -81,18 +89,27 @@ export function applyColour(pixels: Uint8Array, channels: number, plan: ColourPl
   // Brightness then contrast, each clamped, is a function of one byte: a 256-entry table.
   const table = new Float64Array(256);
   for (let x = 0; x < 256; x++) table[x] = clampByte(c * Math.min(255, b * x) + (1 - c) * mean);
+  return { table, matrix: chromaMatrix(plan.saturation ?? 1, plan.hue ?? 0, !!plan.grayscale) };
+}
+
+/** Applies a colour plan in place to interleaved 8-bit pixels with 1 or 3 channels. */
+export function applyColour(pixels: Uint8Array, channels: number, plan: ColourPlan): void {
+  const t = colourTransform(pixels, channels, plan);
+  if (!t) return;
+  const { table } = t;
+  const n = pixels.length;
   if (channels !== 3) {
-    for (let i = 0; i < n; i++) pixels[i] = round(table[pixels[i]]);
+    for (let i = 0; i < n; i++) pixels[i] = roundByte(table[pixels[i]]);
     return;
   }
-  const [[a0, a1, a2], [b0, b1, b2], [c0, c1, c2]] = chromaMatrix(plan.saturation ?? 1, plan.hue ?? 0, !!plan.grayscale);
+  const [[a0, a1, a2], [b0, b1, b2], [c0, c1, c2]] = t.matrix;
   for (let i = 0; i < n; i += 3) {
     const r = table[pixels[i]];
     const g = table[pixels[i + 1]];
     const bl = table[pixels[i + 2]];
-    pixels[i] = round(a0 * r + a1 * g + a2 * bl);
-    pixels[i + 1] = round(b0 * r + b1 * g + b2 * bl);
-    pixels[i + 2] = round(c0 * r + c1 * g + c2 * bl);
+    pixels[i] = roundByte(a0 * r + a1 * g + a2 * bl);
+    pixels[i + 1] = roundByte(b0 * r + b1 * g + b2 * bl);
+    pixels[i + 2] = roundByte(c0 * r + c1 * g + c2 * bl);
   }
 }
 
@@ -101,7 +118,7 @@ function clampByte(v: number): number {
 }
 
 /** Rounds and clamps to a byte (faster than a Uint8ClampedArray store, and the same result but for exact halves). */
-function round(v: number): number {
+export function roundByte(v: number): number {
   const r = (v + 0.5) | 0;
   return r < 0 ? 0 : r > 255 ? 255 : r;
 }

@@ -134,6 +134,13 @@ function rotatedSide(w: number, h: number, degrees: number): { width: number; he
  * changes on the small output (see colour.ts).
  */
 export async function renderImage(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
+  const pixels = await renderGeometry(input, plan, inputShape);
+  applyColour(pixels, inputShape[2], plan);
+  return pixels;
+}
+
+/** The sharp part of `renderImage`: everything but the colour changes (batches fuse those with normalisation). */
+export async function renderGeometry(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
   const [height, width, channels] = inputShape;
   const fill = plan.fill ?? [0, 0, 0];
   const background = { r: fill[0], g: fill[1], b: fill[2], alpha: 1 };
@@ -161,7 +168,6 @@ export async function renderImage(input: ImageInput, plan: RenderPlan, inputShap
   if (out.info.width !== width || out.info.height !== height || out.info.channels !== channels) {
     throw new Error(`rendered ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${width}x${height}x${channels}`);
   }
-  applyColour(out.data, channels, plan);
   return out.data;
 }
 
