@@ -52,7 +52,8 @@ describe('graft evaluate / predict / report on the command line', () => {
   });
 
   test('predict prints CSV rows for every image', async () => {
-    const r = await graft('-q', 'predict', '--model', model, path.join(data, 'green'), '--top-k', '2');
+    // --tta is a plain flag, so the path after it is an input, not its value.
+    const r = await graft('-q', 'predict', '--model', model, '--tta', path.join(data, 'green'), '--top-k', '2');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('path,prediction,confidence,top_k');

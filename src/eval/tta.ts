@@ -22,6 +22,11 @@ export function ttaMode(value: unknown): TtaMode {
   return oneOf('tta', value, TTA_MODES);
 }
 
+/** The mode the CLI flags ask for: `--tta` = flip, `--tta-crop` = flip plus the centre crop. */
+export function ttaFromFlags(flags: { tta?: boolean; ttaCrop?: boolean }): TtaMode {
+  return flags.ttaCrop ? 'flip+crop' : flags.tta ? 'flip' : 'none';
+}
+
 /** Mirrors NHWC pixels left-right into a new array. */
 export function flipHorizontal(pixels: Float32Array, shape: readonly [number, number, number, number]): Float32Array {
   const [n, h, w, c] = shape;

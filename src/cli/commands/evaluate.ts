@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { finiteNumber, positiveInt } from '../../errors';
 import { ENGINE_CHOICES } from '../../engine';
-import { evaluate, EvaluateProgress, reportPaths, TTA_MODES } from '../../eval';
+import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
 import { ZERO_DIVISION_CHOICES } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
 import { globals, parseList, useBackend } from '../common';
@@ -12,7 +12,8 @@ interface EvaluateCliOptions {
   model: string;
   data: string;
   batchSize?: string;
-  tta?: string | boolean;
+  tta?: boolean;
+  ttaCrop?: boolean;
   topK?: string;
   shard?: string;
   out?: string;
@@ -60,7 +61,8 @@ export function evaluateCommand(): Command {
     .requiredOption('--model <folder>', 'model folder (with graft.json)')
     .requiredOption('--data <spec>', 'image folder (one subfolder per class), CSV manifest (path,label) or IDX files')
     .option('--batch-size <n>', 'images per forward pass', '32')
-    .option('--tta [mode]', `test-time augmentation: ${TTA_MODES.join(', ')} (bare --tta = flip)`)
+    .option('--tta', 'test-time augmentation: average the scores of the image and its mirror')
+    .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--top-k <k>', 'report top-1..top-k accuracy (default min(5, classes))')
     .option('--shard <i/n>', 'evaluate only shard i of n (every n-th sample, 1 <= i <= n); combine with graft report --merge')
     .option('--out <path>', 'write the report here (report.json; other formats get their own extension beside it)')
@@ -83,7 +85,7 @@ export function evaluateCommand(): Command {
           model: opts.model,
           data: opts.data,
           batchSize: positiveInt('--batch-size', opts.batchSize),
-          tta: opts.tta === undefined ? 'none' : opts.tta === true ? 'flip' : (opts.tta as never),
+          tta: ttaFromFlags(opts),
           topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
           shard: opts.shard,
           engine: opts.engine,

@@ -2,8 +2,20 @@ import { Command } from 'commander';
 import { oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { ENGINE_CHOICES } from '../../engine';
-import { csvField, predict, Prediction, TTA_MODES } from '../../eval';
+import { csvField, predict, Prediction, ttaFromFlags } from '../../eval';
 import { globals, useBackend } from '../common';
+
+interface PredictCliOptions {
+  model: string;
+  topK?: string;
+  tta?: boolean;
+  ttaCrop?: boolean;
+  format: string;
+  out?: string;
+  batchSize: string;
+  engine: string;
+  threads?: string;
+}
 
 /** Predictions as CSV: path, prediction, confidence, top_k (`name:score;...`). */
 export function predictionsToCsv(results: readonly Prediction[]): string {
@@ -20,20 +32,21 @@ export function predictCommand(): Command {
     .argument('<inputs...>', 'image files or folders (searched recursively)')
     .requiredOption('--model <folder>', 'model folder (with graft.json)')
     .option('--top-k <k>', 'classes listed per image (default min(5, classes))')
-    .option('--tta [mode]', `test-time augmentation: ${TTA_MODES.join(', ')} (bare --tta = flip)`)
+    .option('--tta', 'test-time augmentation: average the scores of the image and its mirror')
+    .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--format <f>', 'output format: csv or json', 'csv')
     .option('--out <file>', 'write to this file instead of stdout')
     .option('--batch-size <n>', 'images per forward pass', '32')
     .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
     .option('--threads <n>', 'threads the engine may use (default: every core)')
-    .action(async (inputs: string[], opts: { model: string; topK?: string; tta?: string | boolean; format: string; out?: string; batchSize: string; engine: string; threads?: string }, cmd: Command) => {
+    .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
       await useBackend(cmd);
       const results = await predict({
         model: opts.model,
         inputs,
         topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
-        tta: opts.tta === undefined ? 'none' : opts.tta === true ? 'flip' : (opts.tta as never),
+        tta: ttaFromFlags(opts),
         batchSize: positiveInt('--batch-size', opts.batchSize),
         engine: opts.engine,
         threads: opts.threads === undefined ? undefined : positiveInt('--threads', opts.threads),
