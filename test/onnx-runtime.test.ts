@@ -11,13 +11,14 @@ import { createTfjsPredictor } from '../src/engine/predictor';
 import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/onnx/runtime';
 import { createOnnxPrefixRunner } from '../src/onnx/prefix';
 import { GraftError } from '../src/errors';
+import { splitModel } from '../src/train/split';
 import { convZoo, randomizeWeights, relativeError } from './helpers/onnx-models';
 import { tmpDir } from './helpers/tmp';
 
 type T = tf.SymbolicTensor;
 
 /** stem -> block (boundary `block_relu`) -> head; BN statistics random, so inference-mode BN matters. */
-function splitModel(): tf.LayersModel {
+function stemBlockHead(): tf.LayersModel {
   const L = tf.layers;
   const input = tf.input({ shape: [12, 10, 3], name: 'image' });
   let x = L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'stem_conv' }).apply(input) as T;
@@ -85,7 +86,7 @@ describe('onnxruntime engine', () => {
   });
 
   test('the prefix runner returns the boundary layer output as tfjs computes it, without leaking tensors', async () => {
-    const model = splitModel();
+    const model = stemBlockHead();
     randomizeWeights(model, 10);
     const x = tf.randomUniform([3, 12, 10, 3], -1, 1, 'float32', 2);
     const start = tf.memory().numTensors;
@@ -94,16 +95,21 @@ describe('onnxruntime engine', () => {
     const out = await runner.run(x.dataSync() as Float32Array, 3);
     await runner.dispose();
     expect(tf.memory().numTensors).toBe(start);
-    const prefix = tf.model({ inputs: model.inputs, outputs: model.getLayer('block_relu').output as T });
+    const prefix = tf.model({ inputs: model.inputs, outputs: model.getLayer('block_relu').getOutputAt(0) as T });
     const expected = tf.tidy(() => (prefix.predict(x) as tf.Tensor).dataSync() as Float32Array);
     expect(relativeError(out, expected)).toBeLessThan(1e-4);
     await expect(createOnnxPrefixRunner(model, 'nope')).rejects.toThrow(GraftError);
+    // After the training split re-applied the layers, the boundary is still found in the model's own graph.
+    splitModel(model, 'block_relu').dispose();
+    const again = await createOnnxPrefixRunner(model, 'block_relu', { threads: 1 });
+    expect(relativeError(await again.run(x.dataSync() as Float32Array, 3), expected)).toBeLessThan(1e-4);
+    await again.dispose();
     x.dispose();
     model.dispose();
   });
 
   test('training the head on an onnxruntime prefix gives the all-tfjs losses to 1e-4', async () => {
-    const model = splitModel();
+    const model = stemBlockHead();
     randomizeWeights(model, 11);
     const batch = 8;
     const x = tf.randomUniform([batch, 12, 10, 3], -1, 1, 'float32', 3);

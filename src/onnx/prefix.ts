@@ -4,8 +4,8 @@
  * several times faster than tfjs wasm for convolutions.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GraftError } from '../errors';
-import { exportOnnx } from './export';
+import { splitModel } from '../train/split';
+import { OnnxExport, exportOnnx } from './export';
 import { createOnnxSession, runSession } from './runtime';
 
 /** Options for `createOnnxPrefixRunner`. */
@@ -34,20 +34,18 @@ export interface OnnxPrefixRunner {
  * changing prefix weights.
  */
 export async function createOnnxPrefixRunner(model: tf.LayersModel, boundaryLayerName: string, options: OnnxPrefixOptions = {}): Promise<OnnxPrefixRunner> {
-  let boundary: tf.layers.Layer;
+  // The training split's prefix: it finds the boundary in the model's own graph even when its layers were applied
+  // again by an earlier split, and shares the layers (no weights copied).
+  const split = splitModel(model, boundaryLayerName);
+  let exported: OnnxExport;
   try {
-    boundary = model.getLayer(boundaryLayerName);
-  } catch {
-    throw new GraftError(`model ${model.name} has no layer "${boundaryLayerName}" to split at; pass a group boundary layer from its graft.json groups.`);
+    exported = await exportOnnx(split.prefix);
+  } finally {
+    split.dispose();
   }
-  if (boundary.inboundNodes.length !== 1 || Array.isArray(boundary.output)) {
-    throw new GraftError(`layer "${boundaryLayerName}" is used ${boundary.inboundNodes.length} times or has several outputs, so it is not a clean split point; pick a group boundary.`);
-  }
-  // A second model over the same layers (no weights copied); it must not be disposed, as that would free them.
-  const prefix = tf.model({ inputs: model.inputs, outputs: boundary.output as tf.SymbolicTensor, name: `${model.name}_prefix` });
-  const { bytes, outputs } = await exportOnnx(prefix);
+  const { bytes, inputs, outputs } = exported;
   const { session, engine } = await createOnnxSession(bytes, options);
-  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  const inputShape = inputs[0].shape.slice(1) as number[];
   const outputShape = outputs[0].shape.slice(1) as number[];
   return {
     engine,
