@@ -93,6 +93,8 @@ export async function exportFashionMnist(options: ExportFashionMnistOptions): Pr
     files[`${folder}/${split}-${String(i).padStart(digits, '0')}.png`] = await sharp(img.data, {
       raw: { width: img.width, height: img.height, channels: img.channels },
     })
+      // Without this sharp writes raw grey input as RGB, tripling the files for no information.
+      .toColourspace(img.channels === 1 ? 'b-w' : 'srgb')
       .png({ compressionLevel: 9 })
       .toBuffer();
   }
