@@ -35,7 +35,7 @@ describe('train() end to end on the bundled Fashion-MNIST samples', () => {
     const { model, meta } = await loadModelFolder(b);
     const training = meta.training as { stageInputs: Record<string, string>; recipe: string };
     expect(training.recipe).toBe('fine-tune');
-    expect(training.stageInputs).toEqual({ head: 'features after block2_pool', 'fine-tune': 'images' });
+    expect(training.stageInputs).toEqual({ head: 'features after block2_pool (tfjs wasm)', 'fine-tune': 'images' });
     expect(meta.classNames).toEqual(['5-Sandal', '6-Shirt', '7-Sneaker', '8-Bag', '9-Ankle_boot']);
     // The head stage saw only head rates; the fine-tune stage spread them from lr/2/10 to lr/2.
     expect(Object.keys(second.history[0].lr)).toEqual(['head']);

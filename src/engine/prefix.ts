@@ -1,7 +1,7 @@
 /**
  * Runs the frozen prefix of a model (input -> a group boundary) forward, for trunk features the head trains on.
  * `tfjs` runs it in-process on the current backend; `onnx` exports it and runs it on onnxruntime (faster for
- * convolutions); `auto` tries onnx and falls back to tfjs with a one-line notice.
+ * convolutions); `auto` tries onnx and quietly falls back to tfjs (the runner's `engine` says which ran).
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf } from '../errors';
@@ -16,7 +16,7 @@ export type PrefixEngine = (typeof PREFIX_ENGINES)[number];
 export interface PrefixRunnerOptions {
   /** Which engine (default `auto`). */
   engine?: PrefixEngine | string;
-  /** Where the fallback notice goes (default stderr; null for silence). */
+  /** Where onnxruntime's notices go (default stderr; null for silence). */
   log?: ((line: string) => void) | null;
 }
 
@@ -42,7 +42,7 @@ export async function createPrefixRunner(model: tf.LayersModel, boundaryLayerNam
       return await createOnnxPrefixRunner(model, boundaryLayerName, { log });
     } catch (err) {
       if (engine === 'onnx') throw err instanceof GraftError ? err : new GraftError(`onnxruntime cannot run the prefix: ${(err as Error).message}; use the tfjs engine.`, { cause: err });
-      log?.(`graft: trunk features on tfjs (onnxruntime unavailable for this prefix: ${String((err as Error).message).split('\n')[0]})`);
+      // auto: a layer onnx export does not cover, or a boundary used twice after an earlier split; tfjs always works.
     }
   }
   return createTfjsPrefixRunner(model, boundaryLayerName);

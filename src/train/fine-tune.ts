@@ -336,7 +336,7 @@ async function computeFeatures(
   meta: ModelMeta,
   o: TrainOptions,
   log: ((line: string) => void) | null,
-): Promise<{ values: Float32Array; shape: number[] } | null> {
+): Promise<{ values: Float32Array; shape: number[]; engine: string } | null> {
   const diskFile = o.featureCache === 'disk' ? path.join(cacheDir(), 'features', `${featureKey(model, groups, boundary, meta, ds)}.f32`) : undefined;
   const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
   try {
@@ -347,7 +347,7 @@ async function computeFeatures(
     }
     if (diskFile && fs.existsSync(diskFile)) {
       const bytes = fs.readFileSync(diskFile);
-      return { values: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape: runner.outputShape };
+      return { values: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape: runner.outputShape, engine: 'disk cache' };
     }
     const values = new Float32Array(ds.samples.length * per);
     let at = 0;
@@ -365,7 +365,7 @@ async function computeFeatures(
       fs.writeFileSync(`${diskFile}.tmp`, new Uint8Array(values.buffer));
       fs.renameSync(`${diskFile}.tmp`, diskFile);
     }
-    return { values, shape: runner.outputShape };
+    return { values, shape: runner.outputShape, engine: runner.engine };
   } finally {
     await runner.dispose();
   }
@@ -417,7 +417,7 @@ export async function planStageData(
           valFeatures && data.validation
             ? arraySource({ values: valFeatures.values, shape: valFeatures.shape, labels: labels(data.validation), batchSize, shuffle: false })
             : undefined,
-        input: `features after ${boundary}`,
+        input: `features after ${boundary} (${trainFeatures.engine})`,
         dispose: () => split.suffix.dispose(),
       };
     }
