@@ -1,29 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { main } from '../src/cli/main';
 import { openDataset } from '../src/data/dataset';
 import { FASHION_MNIST_CLASSES } from '../src/data/fashion-mnist';
 import { tmpDir } from './helpers/tmp';
 import { idxFolder, snapshot } from './helpers/data-fixtures';
+import { runCli as graft } from './helpers/run-cli';
 
 const root = tmpDir('graft-data-cli-');
 const REPO = path.join(__dirname, '..');
-
-/** Runs the CLI in-process and returns its exit code and output. */
-async function graft(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'graft', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('graft dataset fashion-mnist', () => {
   // 40 images of 8x8, labels cycling 0..9, pixel value 20 * label
