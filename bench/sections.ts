@@ -1,4 +1,5 @@
 import { augmentSection } from './augment';
+import { evaluateSection } from './evaluate';
 
 /** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
 export interface BenchSection {
@@ -9,4 +10,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [augmentSection];
+export const SECTIONS: BenchSection[] = [augmentSection, evaluateSection];
