@@ -64,6 +64,7 @@ interface ResolvedBuild {
   pooling: Pooling;
   classes: number;
   classifierActivation: OutputActivation;
+  classNames: string[];
   ctx: BuildContext;
 }
 
@@ -104,7 +105,11 @@ function resolveBuild(o: BuildModelOptions): ResolvedBuild {
     if (inputShape[2] !== 3) throw new GraftError(`ImageNet weights need 3 input channels; received ${inputShape[2]}. Use inputShape [h, w, 3].`);
     if (includeTop && classes !== 1000) throw new GraftError(`ImageNet weights with the top need classes 1000; received ${classes}. Set includeTop false for another class count.`);
   }
-  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn) } };
+  const classNames = o.classNames ?? (includeTop ? Array.from({ length: classes }, (_, i) => String(i)) : []);
+  if (includeTop && (!Array.isArray(classNames) || classNames.length !== classes)) {
+    throw new GraftError(`classNames has ${classNames.length} names but classes is ${classes}; give one name per class.`);
+  }
+  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, classNames, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn) } };
 }
 
 /** Options for `constructModel`. */
@@ -136,7 +141,7 @@ function construct(r: ResolvedBuild, c: ConstructOptions): BuiltModel {
       architecture: r.spec.name,
       inputShape: r.inputShape,
       preprocessing: r.spec.preprocessing,
-      classNames: r.includeTop ? Array.from({ length: r.classes }, (_, i) => String(i)) : [],
+      classNames: [...r.classNames],
       outputActivation: r.classifierActivation,
       groups: net.groups,
       weights: null,
@@ -147,11 +152,7 @@ function construct(r: ResolvedBuild, c: ConstructOptions): BuiltModel {
 /** Builds an architecture as Keras Applications does, optionally loading ImageNet or Keras .h5 weights. */
 export async function buildModel(options: BuildModelOptions): Promise<BuiltModel> {
   const r = resolveBuild(options);
-  if (options.classNames !== undefined && r.includeTop && options.classNames.length !== r.classes) {
-    throw new GraftError(`classNames has ${options.classNames.length} names but classes is ${r.classes}; give one name per class.`);
-  }
   const built = construct(r, { initializer: options.weights ? 'zeros' : 'random' });
-  if (options.classNames) built.meta.classNames = [...options.classNames];
   if (options.weights) {
     try {
       await loadPretrainedWeights(built.model, options.weights, { spec: r.spec, includeTop: r.includeTop, onProgress: options.onProgress });

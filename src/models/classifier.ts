@@ -49,7 +49,7 @@ export async function createClassifier(options: CreateClassifierOptions): Promis
     throw new GraftError(`classNames must be a non-empty list of class names; received ${JSON.stringify(classNames)}.`);
   }
   if (new Set(classNames).size !== classNames.length) throw new GraftError(`classNames must be unique; received ${JSON.stringify(classNames)}.`);
-  const trunk = isModelFolder(options.weights) ? await folderTrunk(options.weights, options) : await registryTrunk(options);
+  const trunk = await loadTrunk(options);
   try {
     const head = resolveHead(options.head, trunk.defaultHead);
     const net = new Net();
@@ -70,17 +70,31 @@ export async function createClassifier(options: CreateClassifierOptions): Promis
   }
 }
 
-/** A trunk ready for a head. */
-interface Trunk {
+/** A trunk ready for a head: its layers are shared with whatever model is built on `output`. */
+export interface Trunk {
+  /** The model input. */
   input: Sym;
+  /** The trunk output (the last layer of the last trunk group). */
   output: Sym;
+  /** Trunk groups, input first. */
   groups: LayerGroup[];
+  /** What graft.json says about the trunk. */
   meta: Pick<ModelMeta, 'architecture' | 'inputShape' | 'preprocessing' | 'weights'>;
+  /** The head this trunk gets when the caller names none. */
   defaultHead: HeadOptions;
+  /** Frees the trunk's weights (only when no model built on it will be disposed instead). */
   dispose(): void;
 }
 
-async function registryTrunk(o: CreateClassifierOptions): Promise<Trunk> {
+/** Options for `loadTrunk`. */
+export type TrunkOptions = Omit<CreateClassifierOptions, 'classNames' | 'head'>;
+
+/** A registry architecture without top (random, ImageNet or .h5 weights), or the trunk of a graft model folder. */
+export async function loadTrunk(o: TrunkOptions): Promise<Trunk> {
+  return isModelFolder(o.weights) ? folderTrunk(o.weights, o) : registryTrunk(o);
+}
+
+async function registryTrunk(o: TrunkOptions): Promise<Trunk> {
   if (o.arch === undefined) throw new GraftError('createClassifier needs arch (an architecture name) unless weights is a graft model folder.');
   const spec = getArchitecture(o.arch);
   const built = await buildModel({
@@ -103,7 +117,7 @@ async function registryTrunk(o: CreateClassifierOptions): Promise<Trunk> {
 }
 
 /** The trunk of a saved graft model: every group before `head`, sharing its layers and weights. */
-async function folderTrunk(dir: string, o: CreateClassifierOptions): Promise<Trunk> {
+async function folderTrunk(dir: string, o: TrunkOptions): Promise<Trunk> {
   if (o.simpleCnn !== undefined) throw new GraftError('simpleCnn cannot reshape a trunk loaded from a model folder; drop the simpleCnn option.');
   const { model, meta } = await loadModelFolder(dir);
   const fail = (message: string): never => {

@@ -9,9 +9,13 @@ import { predictCommand } from './predict';
 import { reportCommand } from './report';
 import { trainCommand } from './train';
 import { lrFindCommand } from './lr-find';
+import { modelsCommand } from './models';
+import { summaryCommand } from './summary';
+import { importKerasCommand } from './import-keras';
+import { featuresCommand } from './features';
 
 /**
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, augmentCommand, trainCommand, lrFindCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
+export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, modelsCommand, summaryCommand, importKerasCommand, featuresCommand, augmentCommand, trainCommand, lrFindCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];

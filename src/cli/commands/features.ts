@@ -1,0 +1,76 @@
+import { Command, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { GraftError, oneOf, positiveInt } from '../../errors';
+import { createFeatureExtractor, extractFeatures, FEATURE_POOLINGS } from '../../models/features';
+import { architectureNames, getArchitecture } from '../../models/registry';
+import { isModelFolder } from '../../models/classifier';
+import { globals, useBackend } from '../common';
+
+const FORMATS = ['json', 'csv'] as const;
+
+/** Renders features as CSV: `file,f0,f1,...`, one row per image. */
+export function featuresCsv(files: string[], features: Float32Array[]): string {
+  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const dim = features[0]?.length ?? 0;
+  const header = ['file', ...Array.from({ length: dim }, (_, i) => `f${i}`)].join(',');
+  return [header, ...files.map((f, i) => [quote(f), ...Array.from(features[i], String)].join(','))].join('\n') + '\n';
+}
+
+/** `graft features`: pooled trunk output per image, after the architecture's own preprocessing. */
+export function featuresCommand(): Command {
+  return new Command('features')
+    .description("print each image's pooled trunk features (after the architecture's preprocessing) for similarity search or your own classifier")
+    .argument('<images...>', 'image files or folders of images')
+    .addOption(new Option('--arch <name>', 'architecture (not needed when --weights is a model folder)').choices(architectureNames()))
+    .requiredOption('--weights <w>', 'imagenet, a Keras .h5 file or URL, a graft model folder (its trunk), or none (random)')
+    .addOption(new Option('--pooling <mode>', 'global pooling of the trunk output').choices([...FEATURE_POOLINGS]).default('avg'))
+    .option('--input-size <n>', 'input height and width (default the architecture default)')
+    .option('--batch-size <n>', 'images per forward pass', '16')
+    .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
+    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string }, cmd: Command) => {
+      const format = oneOf('--format', opts.format, FORMATS);
+      const batchSize = positiveInt('--batch-size', opts.batchSize);
+      const weights = opts.weights === 'none' ? null : opts.weights;
+      const folder = isModelFolder(weights);
+      if (!folder && opts.arch === undefined) throw new GraftError('--arch is required unless --weights is a graft model folder.');
+      if (folder && opts.inputSize !== undefined) throw new GraftError('--input-size does not apply to a model folder, whose trunk keeps its input size; drop it.');
+      let inputShape: number[] | undefined;
+      if (opts.inputSize !== undefined) {
+        const size = positiveInt('--input-size', opts.inputSize);
+        inputShape = [size, size, getArchitecture(opts.arch).name === 'simple_cnn' ? 1 : 3];
+      }
+      await useBackend(cmd);
+      const quiet = globals(cmd).quiet || !process.stderr.isTTY;
+      const bar = quiet ? undefined : new SingleBar({ format: 'graft: {task} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true });
+      const extractor = await createFeatureExtractor({
+        arch: opts.arch,
+        weights,
+        inputShape,
+        pooling: opts.pooling as 'avg',
+        onProgress: bar
+          ? (received, total) => {
+              if (!bar.getTotal()) bar.start(total ?? 0, 0, { task: 'downloading weights' });
+              bar.update(received);
+            }
+          : undefined,
+      });
+      bar?.stop();
+      try {
+        const { files, features } = await extractFeatures(extractor, images, {
+          batchSize,
+          onProgress: bar
+            ? (done, total) => {
+                if (done <= batchSize) bar.start(total, 0, { task: 'features' });
+                bar.update(done);
+              }
+            : undefined,
+        });
+        bar?.stop();
+        process.stdout.write(
+          format === 'csv' ? featuresCsv(files, features) : JSON.stringify(files.map((file, i) => ({ file, features: Array.from(features[i]) }))) + '\n',
+        );
+      } finally {
+        extractor.dispose();
+      }
+    });
+}
