@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { batches, BatchStats, countBatches, ImageCache } from '../src/data/batches';
@@ -105,6 +106,20 @@ describe('batches', () => {
     const direct = await collect(base);
     const diff = direct.flatMap((b, i) => Array.from(b.values, (v, j) => Math.abs(v - first[i].values[j])));
     expect(diff.reduce((a, b) => a + b, 0) / diff.length).toBeLessThan(0.03);
+  });
+
+  test('a file that breaks after the dataset was opened stops the run with an error naming it', async () => {
+    const dir = path.join(root, 'fragile');
+    for (const cls of ['a', 'b']) for (let i = 0; i < 3; i++) await patternFile(path.join(dir, cls, `${i}.png`), 10, 10);
+    const fragile = await openDataset(dir, { log: null });
+    fs.writeFileSync(path.join(dir, 'b', '1.png'), 'overwritten with text');
+    const before = tf.memory().numTensors;
+    const err = await (async () => {
+      for await (const b of batches(fragile, { ...base, batchSize: 2 })) b.x.dispose();
+    })().catch((e) => e);
+    expect(err).toBeInstanceOf(GraftError);
+    expect(err.message).toMatch(/cannot decode .*b\/1\.png: .*Reopen it or remove the file/);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   test('bad options are errors naming the option and value', async () => {

@@ -118,25 +118,25 @@ export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGener
     const plans = samples.map(() => (pipeline.steps.length ? drawPlan(pipeline, augRng) : PLAIN_PLAN));
     const pixels = new Float32Array(samples.length * size);
     const done = Promise.all(samples.map((s, i) => prepareOne(s, plans[i], pixels.subarray(i * size, (i + 1) * size))));
-    return done.then(() => ({ samples, pixels }));
+    const ready = done.then(() => ({ samples, pixels }));
+    // A prefetched batch may fail while the consumer still awaits an earlier one: mark it handled now, and
+    // let the error surface when the consumer reaches that batch.
+    ready.catch(() => undefined);
+    return ready;
   };
 
   const pending: Array<Promise<{ samples: Sample[]; pixels: Float32Array }>> = [];
   let next = 0;
-  try {
-    while (next < total && pending.length <= prefetch) pending.push(launch(next++));
-    while (pending.length) {
-      const ready = await pending.shift()!;
-      if (next < total) pending.push(launch(next++));
-      yield {
-        x: tf.tensor4d(ready.pixels, [ready.samples.length, h, w, c]),
-        labels: Int32Array.from(ready.samples, (s) => s.label),
-        samples: ready.samples,
-      };
-    }
-  } finally {
-    // The consumer may stop early; let in-flight work settle quietly instead of as unhandled rejections.
-    for (const p of pending) p.catch(() => undefined);
+  // If the consumer stops early, batches still in flight settle on their own (already marked handled).
+  while (next < total && pending.length <= prefetch) pending.push(launch(next++));
+  while (pending.length) {
+    const ready = await pending.shift()!;
+    if (next < total) pending.push(launch(next++));
+    yield {
+      x: tf.tensor4d(ready.pixels, [ready.samples.length, h, w, c]),
+      labels: Int32Array.from(ready.samples, (s) => s.label),
+      samples: ready.samples,
+    };
   }
 }
 
