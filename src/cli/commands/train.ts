@@ -151,7 +151,7 @@ export function trainCommand(): Command {
     .option('--data <path>', 'training images: class-per-folder directory, CSV manifest or IDX folder')
     .option('--val <path>', 'validation set (default: hold out --val-split of --data)')
     .option('--val-split <fraction>', 'fraction of each class held out for validation when --val is absent (default 0.2; 0 for none)')
-    .option('--arch <name>', 'trunk architecture (graft summary --list shows them)')
+    .option('--arch <name>', 'trunk architecture (graft models lists them)')
     .option('--weights <w>', 'imagenet, a Keras .h5 file, a graft model folder (reuse its trunk), or none (default: none = from scratch)')
     .option('--input-size <n>', 'square input size (default: the architecture\'s)')
     .option('--out <folder>', 'model folder to write')
