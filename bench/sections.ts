@@ -1,4 +1,6 @@
+import { trainSpeedSection } from './train-speed';
 import { augmentSection } from './augment';
+import { onnxSection } from './onnx';
 import { evaluateSection } from './evaluate';
 
 /** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
@@ -10,4 +12,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [augmentSection, evaluateSection];
+export const SECTIONS: BenchSection[] = [trainSpeedSection, augmentSection, evaluateSection, onnxSection];

@@ -5,7 +5,7 @@ import { initBackend } from '../src/backend';
 import { GraftError } from '../src/errors';
 import { saveModelFolder } from '../src/io/model-folder';
 import { createTfjsPredictor } from '../src/engine/predictor';
-import { createGradientPool, createWorkerPredictor } from '../src/engine/workers';
+import { createGradientPool, createTfjsEnginePredictor, createWorkerPredictor } from '../src/engine/workers';
 import { classificationLoss } from '../src/train/losses';
 import { randomValues, relativeError } from './helpers/compare-backends';
 import { tmpDir } from './helpers/tmp';
@@ -77,6 +77,23 @@ describe('worker predictor', () => {
     } finally {
       await workers.dispose();
       await local.dispose();
+    }
+  });
+});
+
+describe('tfjs engine predictor', () => {
+  test('keeps a fast model in this thread, and moves a slow one (threshold lowered here) to worker threads', async () => {
+    const fast = await createTfjsEnginePredictor(modelDir, { threads: 2 });
+    const single = await createTfjsEnginePredictor(modelDir, { threads: 1, minMsPerImage: 0 });
+    const slow = await createTfjsEnginePredictor(modelDir, { threads: 2, minMsPerImage: 0 });
+    try {
+      expect(fast.engine).toBe('tfjs wasm');
+      expect(single.engine).toBe('tfjs wasm');
+      expect(slow.engine).toBe('tfjs wasm x2 workers');
+      const input = rows(3);
+      expect(relativeError(await slow.predict(input, 3), await fast.predict(input, 3))).toBeLessThan(1e-5);
+    } finally {
+      await Promise.all([fast.dispose(), single.dispose(), slow.dispose()]);
     }
   });
 });

@@ -5,7 +5,8 @@
  */
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
-import { Predictor, createTfjsPredictor } from './predictor';
+import { Predictor } from './predictor';
+import { createTfjsEnginePredictor } from './workers';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from '../onnx/runtime';
 
 export type { Predictor } from './predictor';
@@ -31,11 +32,11 @@ export interface EngineFactory {
   create(modelDir: string, options: EngineCreateOptions): Promise<Predictor>;
 }
 
-/** The tfjs engine: the model on the current tfjs backend. */
+/** The tfjs engine: the model on the current tfjs backend (on wasm, split across worker threads when that pays). */
 const TFJS_ENGINE: EngineFactory = {
   name: 'tfjs',
   unavailable: async () => null,
-  create: (modelDir) => createTfjsPredictor(modelDir),
+  create: (modelDir, options) => createTfjsEnginePredictor(modelDir, { threads: options.threads }),
 };
 
 /** The onnxruntime engine: the model's ONNX export (cached in the folder) on onnxruntime-node, CUDA when installed. */

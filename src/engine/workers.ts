@@ -13,7 +13,7 @@ import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
 import { modelArtifacts } from '../io/model-folder';
 import type { LossOptions } from '../train/losses';
-import { Predictor } from './predictor';
+import { Predictor, createTfjsPredictor } from './predictor';
 import { GradsReply, LoadReply, ModelSource, WorkerReply, WorkerRequest } from './worker-protocol';
 
 /** Backends a worker can run. */
@@ -160,6 +160,42 @@ export async function createWorkerPredictor(modelDir: string, options: WorkerPre
       await pool.terminate();
     },
   };
+}
+
+/** Options for `createTfjsEnginePredictor`. */
+export interface TfjsEnginePredictorOptions {
+  /** Threads allowed (default every core); 1 keeps the model in this thread. */
+  threads?: number;
+  /**
+   * Milliseconds per image (measured once on open) from which worker threads are used; below it their start-up
+   * (about a second) and message passing cost more than they save. Default 20.
+   */
+  minMsPerImage?: number;
+}
+
+/**
+ * The tfjs engine's Predictor: the model in this thread, or split across worker threads when the backend is wasm
+ * (single-threaded in Node), more than one thread is allowed, and the model is slow enough for them to pay off.
+ */
+export async function createTfjsEnginePredictor(modelDir: string, options: TfjsEnginePredictorOptions = {}): Promise<Predictor> {
+  const threads = options.threads === undefined ? coreCount() : positiveInt('threads', options.threads);
+  const local = await createTfjsPredictor(modelDir);
+  if (tf.getBackend() !== 'wasm' || threads < 2) return local;
+  let msPerImage: number;
+  try {
+    const batch = 2;
+    const input = new Float32Array(batch * tf.util.sizeFromShape(local.meta.inputShape));
+    await local.predict(input, batch); // the first run creates XNNPACK operators and packs weights
+    const t = process.hrtime.bigint();
+    await local.predict(input, batch);
+    msPerImage = Number(process.hrtime.bigint() - t) / 1e6 / batch;
+  } catch (err) {
+    await local.dispose();
+    throw err;
+  }
+  if (msPerImage < (options.minMsPerImage ?? 20)) return local;
+  await local.dispose();
+  return createWorkerPredictor(modelDir, { threads });
 }
 
 function concat(parts: Float32Array[]): Float32Array {
