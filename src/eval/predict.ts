@@ -13,6 +13,7 @@ import { Predictor } from '../engine/predictor';
 import { createPredictor } from '../engine';
 import { predictedIndex, topClasses } from '../metrics';
 import { TtaMode, predictBatch, ttaMode } from './tta';
+import { csvField, formatTopK } from './predictions-csv';
 
 /** One image's prediction. */
 export interface Prediction {
@@ -110,4 +111,10 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
     if (!options.predictor) await predictor.dispose();
   }
   return results;
+}
+
+/** Predictions as CSV: `path,prediction,confidence,top_k` (`top_k` as `name:score;...`, best first). */
+export function predictionsToCsv(results: readonly Prediction[]): string {
+  const rows = results.map((r) => [r.source, r.prediction, r.confidence.toFixed(6), formatTopK(r.top)].map(csvField).join(','));
+  return ['path,prediction,confidence,top_k', ...rows].join('\n') + '\n';
 }

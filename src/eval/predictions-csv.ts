@@ -16,10 +16,13 @@ export function csvField(value: string | number): string {
 }
 
 /** The `top_k` cell: `name:score` pairs, best first, separated by `;`. */
+export function formatTopK(top: ReadonlyArray<{ label: string; score: number }>): string {
+  return top.map((t) => `${t.label}:${t.score.toFixed(4)}`).join(';');
+}
+
+/** The `top_k` cell for one row of class scores. */
 export function topKCell(scores: ArrayLike<number>, offset: number, classNames: readonly string[], k: number): string {
-  return topClasses(scores, offset, classNames.length, k)
-    .map((j) => `${classNames[j]}:${scores[offset + j].toFixed(4)}`)
-    .join(';');
+  return formatTopK(topClasses(scores, offset, classNames.length, k).map((j) => ({ label: classNames[j], score: scores[offset + j] })));
 }
 
 /** A CSV written line by line to a staging file; `commit` renames it into place, `abort` removes it. */

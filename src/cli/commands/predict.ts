@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { ENGINE_CHOICES } from '../../engine';
-import { csvField, predict, Prediction, ttaFromFlags } from '../../eval';
+import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
 import { globals, useBackend } from '../common';
 
 interface PredictCliOptions {
@@ -15,14 +15,6 @@ interface PredictCliOptions {
   batchSize: string;
   engine: string;
   threads?: string;
-}
-
-/** Predictions as CSV: path, prediction, confidence, top_k (`name:score;...`). */
-export function predictionsToCsv(results: readonly Prediction[]): string {
-  const rows = results.map((r) =>
-    [r.source, r.prediction, r.confidence.toFixed(6), r.top.map((t) => `${t.label}:${t.score.toFixed(4)}`).join(';')].map(csvField).join(','),
-  );
-  return ['path,prediction,confidence,top_k', ...rows].join('\n') + '\n';
 }
 
 /** `graft predict`: labels and probabilities for images. */
