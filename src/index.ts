@@ -91,6 +91,7 @@ export {
   readReportFile,
   reportFromPredictions,
   readPredictionsCsv,
+  predictionsToCsv,
   REPORT_FORMATS,
   TTA_MODES,
 } from './eval';
