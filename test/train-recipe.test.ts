@@ -43,7 +43,13 @@ describe('the fine-tune recipe', () => {
       const quiet = { progress: 'none' as const, log: null, batchSize: 32, prefixEngine: 'tfjs' as const };
       await train({ ...quiet, data: TARGET, arch: 'simple_cnn', simpleCnn: { filters: [4, 8], dense: [8] }, out: trunk, epochs: 1, valSplit: 0 });
       const head = { ...quiet, data: TARGET, weights: trunk, headEpochs: 2, epochs: 0, featureCache: 'disk' as const };
-      const first = await train({ ...head, out: path.join(root, 'h1') });
+      // --save-best: while the run goes on, the folder already holds the best epoch so far.
+      const seen: unknown[] = [];
+      const first = await train({
+        ...head, out: path.join(root, 'h1'), saveBest: true,
+        callbacks: { onEpochEnd: () => void seen.push(JSON.parse(fs.readFileSync(path.join(root, 'h1', 'graft.json'), 'utf8')).training.bestEpoch) },
+      });
+      expect(seen[0]).toBe(1);
       const files = fs.readdirSync(path.join(root, 'cache', 'features'));
       expect(files.filter((f) => f.endsWith('.f32'))).toHaveLength(2);
       const stamp = files.map((f) => fs.statSync(path.join(root, 'cache', 'features', f)).mtimeMs);

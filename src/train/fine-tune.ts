@@ -119,7 +119,7 @@ export interface TrainOptions {
   reduceOnPlateau?: number;
   /** Watched quantity (default val_loss with validation, else loss). */
   monitor?: Monitor;
-  /** Save the model folder each time the monitored value improves (the best epoch so far is always on disk). */
+  /** Save the model folder each time the monitored value improves, and end each stage on its best epoch. */
   saveBest?: boolean;
   /** Keep BatchNormalization layers trainable while the trunk is frozen (fastai's default; default false, as Keras). */
   trainBn?: boolean;
@@ -529,6 +529,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           monitor: o.monitor,
           earlyStopping: o.earlyStopping ? { patience: o.earlyStopping } : undefined,
           reduceOnPlateau: o.reduceOnPlateau ? { patience: o.reduceOnPlateau } : undefined,
+          // With --save-best the folder holds the best epoch during the run, so the final save must too.
+          restoreBest: Boolean(o.earlyStopping || o.saveBest),
           signal: o.signal,
           resume: resumeState,
           epochOffset: prior.length,
