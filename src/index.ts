@@ -26,6 +26,14 @@ export { loadKerasWeights, writeKerasWeights, readKerasH5Layers } from './models
 export type { KerasH5Layer, KerasH5Weight, KerasLoadReport, LoadKerasWeightsOptions, WriteKerasWeightsOptions } from './models/keras-h5';
 export { fetchCached, imagenetFile, resolveWeightsFile, cachedPath } from './models/weights';
 export type { FetchCachedOptions, WeightsProgress } from './models/weights';
+export { summarizeModel } from './models/summary';
+export type { LayerSummary, ModelSummary } from './models/summary';
+export { importKeras } from './models/import-keras';
+export type { ImportKerasOptions, ImportKerasResult } from './models/import-keras';
+export { createFeatureExtractor, extractFeatures, expandImagePaths, FEATURE_POOLINGS } from './models/features';
+export type { ExtractFeaturesOptions, FeatureExtractor, FeatureExtractorOptions } from './models/features';
+export { loadTrunk } from './models/classifier';
+export type { Trunk, TrunkOptions } from './models/classifier';
 export { createRng } from './util/rng';
 export type { Rng } from './util/rng';
 export { cacheDir } from './util/cache';
@@ -81,6 +89,17 @@ export type {
 } from './metrics';
 export { createPredictor, ENGINE_CHOICES, ENGINES } from './engine';
 export type { CreatePredictorOptions, EngineChoice, EngineFactory, Predictor } from './engine';
+export { createWorkerPredictor, createTfjsEnginePredictor, createGradientPool, coreCount, WORKER_BACKENDS } from './engine/workers';
+export type {
+  GradientPool,
+  GradientPoolOptions,
+  GradientStep,
+  GradientStepArgs,
+  TfjsEnginePredictorOptions,
+  WorkerPoolOptions,
+  WorkerPredictorOptions,
+} from './engine/workers';
+export { registerWasmKernels, wasmKernelsRegistered, WASM_KERNEL_NAMES } from './backend/wasm-kernels';
 export {
   evaluate,
   predict,
