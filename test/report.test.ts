@@ -12,7 +12,7 @@ import {
   reportHtml,
   validateReport,
 } from '../src/metrics';
-import { readReportFile } from '../src/eval';
+import { readReportFile, reportPaths } from '../src/eval';
 import { tmpDir } from './helpers/tmp';
 
 const Y_TRUE = [0, 0, 1, 1, 2, 2, 0, 1];
@@ -66,6 +66,13 @@ describe('report formats and merging', () => {
     fs.writeFileSync(path.join(dir, 'r.json'), '{"format": "graft-evaluation", ');
     expect(() => readReportFile(path.join(dir, 'r.json'))).toThrow(/r\.json is not valid JSON/);
     expect(() => readReportFile(path.join(dir, 'none.json'))).toThrow(/none\.json does not exist/);
+  });
+
+  test('report paths: one base, an extension per format; a folder gets report.*', () => {
+    expect(reportPaths('runs/eval.json')).toMatchObject({ json: 'runs/eval.json', html: 'runs/eval.html', png: 'runs/eval.confusion.png', csv: 'runs/eval.predictions.csv' });
+    expect(reportPaths('runs/eval').md).toBe('runs/eval.md');
+    expect(reportPaths(dir).json).toBe(path.join(dir, 'report.json'));
+    expect(reportPaths('new-folder/').text).toBe(path.join('new-folder', 'report.txt'));
   });
 
   test('text, Markdown and HTML show the same numbers and escape class names', () => {

@@ -36,9 +36,11 @@ export function reportFormats(values: readonly string[]): ReportFormat[] {
   return [...new Set(values.map((v) => oneOf('--format', v, REPORT_FORMATS)))];
 }
 
-/** The files a report base path expands to: `runs/eval.json` or `runs/eval` -> runs/eval.json, .md, .html, ... */
+/** The files a report base path expands to: `runs/eval.json` or `runs/eval` -> runs/eval.json, .md, .html, ...; `runs/` -> runs/report.* */
 export function reportPaths(out: string): Record<'json' | 'md' | 'html' | 'png' | 'text' | 'csv', string> {
-  const base = out.replace(/\.(json|md|html|txt|csv)$/i, '');
+  // A folder (existing, or written with a trailing slash) gets report.* inside it.
+  const isFolder = /[\\/]$/.test(out) || fs.statSync(out, { throwIfNoEntry: false })?.isDirectory();
+  const base = isFolder ? path.join(out, 'report') : out.replace(/\.(json|md|html|txt|csv)$/i, '');
   return {
     json: `${base}.json`,
     md: `${base}.md`,
