@@ -248,6 +248,7 @@ function verdict(r: number | undefined, target: number): string {
 
 async function run(): Promise<string> {
   const cfg = config();
+  const loadBefore = os.loadavg()[0];
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-speed-'));
   const rows: Record<string, Record<string, Speed>> = {};
   const notes: string[] = [];
@@ -290,7 +291,8 @@ async function run(): Promise<string> {
     '',
     `Batch ${cfg.batch}, 10-class head, last stage + head trainable (the rest frozen, batch norm in inference mode), SGD with momentum; ` +
       `head epoch = ${CACHED_FEATURES} cached feature vectors. Medians of ${cfg.reps} runs after a warm-up. ` +
-      `${torch.version ?? ''}. Threads available: ${cfg.threads}.`,
+      `${torch.version ?? ''}. Threads available: ${cfg.threads}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ` +
+      `${os.loadavg()[0].toFixed(1)} at the end: on a shared machine every number is a lower bound, and ratios taken minutes apart drift.`,
     '',
     '| arch (input) | engine | inference img/s | train step img/s | head epoch s | note |',
     '|---|---|---:|---:|---:|---|',
