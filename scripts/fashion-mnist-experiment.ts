@@ -11,7 +11,9 @@
  *
  * Results go to docs/RESULTS.md and docs/fashion-mnist-transfer.png.
  *
- *   npm run experiment -- [--work out/experiment] [--seeds 3] [--only source,grid,full] [--quick]
+ *   npm run experiment -- [--work out/experiment] [--seeds 3] [--only source,grid,full,report] [--methods scratch,frozen,finetune]
+ *                         [--merge <other work folders>] [--quick]
+ * Parts can run as separate processes (each with its own --work) and be merged into one report with --merge.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,6 +32,10 @@ interface Args {
   quick: boolean;
   /** Where the source trunk goes. */
   sourceModel: string;
+  /** Target-task methods to run (default all). */
+  methods: Method[];
+  /** Other work folders whose results.json are merged into the report (parts run as separate processes). */
+  merge: string[];
 }
 
 const ROOT = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
@@ -37,17 +43,23 @@ const SIZES = [20, 50, 200];
 const METHODS = ['scratch', 'frozen', 'finetune'] as const;
 type Method = (typeof METHODS)[number];
 const AUGS = ['none', 'light'] as const;
+const FULL_EPOCHS = 10;
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const known = ['--work', '--seeds', '--only', '--quick', '--source-model'];
+  const known = ['--work', '--seeds', '--only', '--quick', '--source-model', '--methods', '--merge'];
   for (const a of argv) if (a.startsWith('--') && !known.includes(a)) throw new Error(`unknown option ${a}; valid: ${known.join(', ')}`);
   return {
     work: path.resolve(get('--work') ?? path.join(ROOT, 'out', 'experiment')),
     seeds: Number(get('--seeds') ?? 3),
-    only: new Set((get('--only') ?? 'source,grid,full').split(',')),
+    only: new Set((get('--only') ?? 'source,grid,full,report').split(',')),
     quick: argv.includes('--quick'),
     sourceModel: path.resolve(get('--source-model') ?? path.join(ROOT, 'models', 'fashion-mnist-0-4')),
+    methods: (get('--methods') ?? METHODS.join(',')).split(',').map((m) => {
+      if (!(METHODS as readonly string[]).includes(m)) throw new Error(`unknown method ${m}; valid: ${METHODS.join(', ')}`);
+      return m as Method;
+    }),
+    merge: (get('--merge') ?? '').split(',').filter(Boolean).map((d) => path.resolve(d)),
   };
 }
 
@@ -165,7 +177,7 @@ async function main(): Promise<void> {
     const srcTest = await exportOnce(path.join(data, 'source-test'), { classes: ['0-4'], split: 'test' });
     log(`source: simple_cnn from scratch on classes 0-4 -> ${args.sourceModel}`);
     const { report, seconds } = await runOne(
-      { data: srcTrain, arch: 'simple_cnn', weights: null, out: args.sourceModel, epochs: args.quick ? 1 : 8, batchSize: 64, lr: 2e-3, valSplit: 0.1, seed: 0 },
+      { data: srcTrain, arch: 'simple_cnn', weights: null, out: args.sourceModel, epochs: args.quick ? 1 : 8, batchSize: 64, lr: 2e-3, valSplit: 0.1, seed: 0, progress: 'lines' },
       srcTest,
     );
     results.source = { accuracy: report.metrics.accuracy, f1: report.metrics.averages.macro.f1, seconds, testImages: report.metrics.samples };
@@ -179,7 +191,7 @@ async function main(): Promise<void> {
     for (let seed = 1; seed <= args.seeds; seed++) {
       for (const n of SIZES) {
         const manifest = sampleManifest(pool, n, seed, path.join(args.work, 'manifests', `n${n}-seed${seed}.csv`));
-        for (const method of METHODS) {
+        for (const method of args.methods) {
           for (const aug of AUGS) {
             if (results.grid.some((r) => r.n === n && r.method === method && r.aug === aug && r.seed === seed)) continue;
             const out = path.join(args.work, 'runs', `n${n}-${method}-${aug}-seed${seed}`);
@@ -199,15 +211,23 @@ async function main(): Promise<void> {
     const fullTest = await exportOnce(path.join(data, 'full-test'), { classes: ['0-9'], split: 'test', perClass: args.quick ? 100 : undefined });
     log('full-data baseline: simple_cnn from scratch on all ten classes');
     const { report, seconds } = await runOne(
-      { data: fullTrain, arch: 'simple_cnn', weights: null, out: path.join(args.work, 'runs', 'full'), epochs: args.quick ? 1 : 12, batchSize: 64, lr: 2e-3, valSplit: 0, seed: 0 },
+      { data: fullTrain, arch: 'simple_cnn', weights: null, out: path.join(args.work, 'runs', 'full'), epochs: args.quick ? 1 : FULL_EPOCHS, batchSize: 64, lr: 2e-3, valSplit: 0, seed: 0, progress: 'lines' },
       fullTest,
     );
-    results.full = { accuracy: report.metrics.accuracy, f1: report.metrics.averages.macro.f1, seconds, testImages: report.metrics.samples, epochs: args.quick ? 1 : 12 };
+    results.full = { accuracy: report.metrics.accuracy, f1: report.metrics.averages.macro.f1, seconds, testImages: report.metrics.samples, epochs: args.quick ? 1 : FULL_EPOCHS };
     log(`full-data test accuracy ${pct(report.metrics.accuracy)}% (${seconds.toFixed(0)} s)`);
     persist();
   }
 
-  if (!args.quick) await writeResults(results, args);
+  for (const dir of args.merge) {
+    const other = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as typeof results;
+    results.source ??= other.source;
+    results.full ??= other.full;
+    for (const row of other.grid) {
+      if (!results.grid.some((r) => r.n === row.n && r.method === row.method && r.aug === row.aug && r.seed === row.seed)) results.grid.push(row);
+    }
+  }
+  if (!args.quick && args.only.has('report')) await writeResults(results, args);
 }
 
 async function writeResults(results: { source?: Record<string, unknown>; grid: GridRow[]; full?: Record<string, unknown> }, args: Args): Promise<void> {
