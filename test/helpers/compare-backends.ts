@@ -14,17 +14,8 @@ export async function valuesOn(backend: 'cpu' | 'wasm', fn: () => tf.Tensor | tf
   }
 }
 
-/** Largest absolute difference relative to the largest magnitude of the reference. */
-export function relativeError(actual: Float32Array, expected: Float32Array): number {
-  if (actual.length !== expected.length) return Infinity;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
+// One definition of the comparison for every test that compares two engines' numbers.
+export { relativeError } from './onnx-models';
 
 /** Seeded normal values. */
 export function randomValues(seed: string, size: number): Float32Array {
