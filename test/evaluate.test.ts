@@ -68,6 +68,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const broken: EngineFactory = { name: 'onnx', unavailable: async () => null, create: async () => Promise.reject(new Error('unsupported op Foo\nstack')) };
     const saved = ENGINES.splice(0, ENGINES.length, missing, ...ENGINES.filter((e) => e.name === 'tfjs'));
     const notices: string[] = [];
+    const tensors = tf.memory().numTensors;
     try {
       await expect(createPredictor(modelDir, { engine: 'onnx' })).rejects.toThrow(/--engine onnx is not available: onnxruntime-node does not load \(npm install onnxruntime-node\); or use --engine auto\./);
       const p = await createPredictor(modelDir, { log: (l) => notices.push(l) });
@@ -81,6 +82,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
         `graft: onnx engine could not load ${modelDir} (unsupported op Foo); using tfjs.`,
       ]);
       await expect(createPredictor(path.join(root, 'nowhere'), {})).rejects.toThrow(/model folder .*nowhere does not exist/);
+      expect(tf.memory().numTensors).toBe(tensors); // opened and disposed predictors leave nothing behind
     } finally {
       ENGINES.splice(0, ENGINES.length, ...saved);
     }
