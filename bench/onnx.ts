@@ -1,0 +1,259 @@
+/**
+ * `onnx`: graft on onnxruntime-node against graft on tfjs wasm and PyTorch CPU (issue 9), in one invocation.
+ * 1. Pooled features of 48 JPEGs at 224x224 for ResNet50 and VGG16, each a whole cold process (start-up, model
+ *    load, decoding, preprocessing, inference): graft `--engine onnx` (first run exports and caches the graph,
+ *    later runs read the cache), graft `--engine tfjs` (wasm), PyTorch with 2 threads; plus the raw onnxruntime
+ *    session on the same exported graph and batches, so graft's own overhead shows.
+ * 2. A fine-tuning step, batch 16 @224, only the last stage and a new head trainable: graft with the frozen prefix
+ *    on onnxruntime and the suffix in tfjs wasm, graft all in tfjs wasm, and PyTorch.
+ *
+ * Knobs: GRAFT_BENCH_ONNX_ARCHS (resnet50,vgg16), GRAFT_BENCH_ONNX_STEP_ARCHS (resnet50,vgg16),
+ * GRAFT_BENCH_REPS (2), GRAFT_BENCH_ONNX_SKIP (comma list of: tfjs, torch, step).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { saveModelFolder } from '../src/io/model-folder';
+import { buildModel } from '../src/models/build';
+import { createClassifier } from '../src/models/classifier';
+import { classificationLoss } from '../src/train/losses';
+import { splitModel } from '../src/train/split';
+import { createOnnxPrefixRunner } from '../src/onnx/prefix';
+import { ONNX_CACHE_DIR, cachedOnnxModel, createOnnxPredictor, createOnnxSession, runSession, tryLoadOnnxRuntime } from '../src/onnx/runtime';
+import { createRng } from '../src/util/rng';
+import { PACKAGE_ROOT } from '../src/version';
+import type { BenchSection } from './sections';
+
+const IMAGES = 48;
+const SIZE = 224;
+const BATCH = 16;
+const TORCH_THREADS = 2;
+const PYTHON = '/usr/bin/python3';
+
+interface Config {
+  archs: string[];
+  stepArchs: string[];
+  reps: number;
+  skip: string[];
+}
+
+function config(): Config {
+  const env = process.env;
+  const list = (v: string | undefined, d: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : d);
+  return {
+    archs: list(env.GRAFT_BENCH_ONNX_ARCHS, ['resnet50', 'vgg16']),
+    stepArchs: list(env.GRAFT_BENCH_ONNX_STEP_ARCHS, ['resnet50', 'vgg16']),
+    reps: Number(env.GRAFT_BENCH_REPS ?? 2),
+    skip: list(env.GRAFT_BENCH_ONNX_SKIP, []),
+  };
+}
+
+/** Median of `reps` timings of `fn` (seconds) after one warm-up. */
+async function median(fn: () => Promise<void>, reps: number): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - t) / 1e9);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+/** 48 photo-like JPEGs (smooth colour fields plus noise, so they compress and decode like real photos). */
+async function makeJpegs(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const rng = createRng('onnx-bench');
+  for (let n = 0; n < IMAGES; n++) {
+    const [a, b, c] = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
+    const raw = Buffer.alloc(SIZE * SIZE * 3);
+    for (let y = 0; y < SIZE; y++)
+      for (let x = 0; x < SIZE; x++) {
+        const i = (y * SIZE + x) * 3;
+        raw[i] = Math.max(0, Math.min(255, a * (x / SIZE) + rng.uniform(-20, 20)));
+        raw[i + 1] = Math.max(0, Math.min(255, b * (y / SIZE) + rng.uniform(-20, 20)));
+        raw[i + 2] = Math.max(0, Math.min(255, c + 60 * Math.sin((x + y) / 17) + rng.uniform(-20, 20)));
+      }
+    await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `img${String(n).padStart(2, '0')}.jpg`));
+  }
+}
+
+/** Wall-clock seconds of a whole child process and its JSON output (or the error's last line). */
+function timedProcess(cmd: string, args: string[]): { seconds: number; out?: Record<string, unknown>; error?: string } {
+  const t = process.hrtime.bigint();
+  const run = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  if (run.status !== 0) return { seconds, error: (run.stderr || run.error?.message || 'failed').trim().split('\n').slice(-1)[0] };
+  return { seconds, out: JSON.parse(run.stdout.trim().split('\n').slice(-1)[0]) };
+}
+
+function graftFeatures(modelDir: string, images: string, engine: string) {
+  return timedProcess(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'bench', 'onnx-features.js'), modelDir, images, engine, String(BATCH)]);
+}
+
+let torchVersion: string | undefined;
+
+function torch(args: string[]) {
+  if (!fs.existsSync(PYTHON)) return { seconds: NaN, error: `${PYTHON} not found` };
+  const result = timedProcess(PYTHON, [path.join(PACKAGE_ROOT, 'bench', 'onnx_torch.py'), '--threads', String(TORCH_THREADS), ...args]);
+  if (result.out?.torch) torchVersion = String(result.out.torch);
+  return result;
+}
+
+/** The same 3 batches of 16 through the raw session and through graft's onnx Predictor, in this process. */
+async function inProcess(modelDir: string, reps: number): Promise<{ raw: number; predictor: number }> {
+  const model = await cachedOnnxModel(modelDir);
+  const input = tf.tidy(() => tf.randomNormal([BATCH, SIZE, SIZE, 3], 0, 60, 'float32', 1).dataSync() as Float32Array);
+  const { session } = await createOnnxSession(model);
+  let raw: number;
+  try {
+    raw = await median(async () => {
+      for (let i = 0; i < IMAGES / BATCH; i++) await runSession(session, input, [BATCH, SIZE, SIZE, 3]);
+    }, reps);
+  } finally {
+    await session.release();
+  }
+  const predictor = await createOnnxPredictor(modelDir, { log: null });
+  try {
+    const viaGraft = await median(async () => {
+      for (let i = 0; i < IMAGES / BATCH; i++) await predictor.predict(input, BATCH);
+    }, reps);
+    return { raw, predictor: viaGraft };
+  } finally {
+    await predictor.dispose();
+  }
+}
+
+/** Seconds per fine-tuning step (last stage + head trainable), prefix on `engine`. */
+async function graftStep(arch: string, engine: 'onnx' | 'tfjs', reps: number): Promise<number> {
+  const { model, meta } = await createClassifier({ arch, inputShape: [SIZE, SIZE, 3], classNames: Array.from({ length: 10 }, (_, i) => `c${i}`) });
+  // Groups end [..., last stage, head]: the boundary is the last layer before the last stage.
+  const boundary = meta.groups[meta.groups.length - 3].layers.at(-1)!;
+  const split = splitModel(model, boundary);
+  const x = tf.tidy(() => tf.randomNormal([BATCH, SIZE, SIZE, 3], 0, 60, 'float32', 2));
+  const pixels = x.dataSync() as Float32Array;
+  const labels = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
+  const optimizer = tf.train.momentum(1e-3, 0.9);
+  const vars = split.suffix.trainableWeights.map((w) => w.read() as tf.Variable);
+  const runner = engine === 'onnx' ? await createOnnxPrefixRunner(model, boundary, { log: null }) : undefined;
+  try {
+    return await median(async () => {
+      const features = runner
+        ? tf.tensor(await runner.run(pixels, BATCH), [BATCH, ...runner.outputShape])
+        : tf.tidy(() => split.prefix.predict(x) as tf.Tensor);
+      try {
+        tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(
+            () => classificationLoss(split.suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
+            vars,
+          );
+          optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+          value.dataSync();
+        });
+      } finally {
+        features.dispose();
+      }
+    }, reps);
+  } finally {
+    await runner?.dispose();
+    optimizer.dispose();
+    tf.dispose(x);
+    split.dispose();
+    model.dispose();
+  }
+}
+
+const f2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(2));
+const ips = (seconds: number | undefined, n = IMAGES) => (seconds ? n / seconds : undefined);
+
+/** "x.xx s (y.y img/s)" or the error. */
+function cell(r: { seconds: number; error?: string } | undefined, n = IMAGES): string {
+  if (!r) return 'skipped';
+  if (r.error) return `failed: ${r.error}`;
+  return `${f2(r.seconds)} s (${(n / r.seconds).toFixed(1)} img/s)`;
+}
+
+function verdict(value: number | undefined, target: number, higherIsBetter: boolean): string {
+  if (value === undefined || !Number.isFinite(value)) return 'not measured';
+  const met = higherIsBetter ? value >= target : value <= target;
+  return `${f2(value)}x (target ${higherIsBetter ? '>=' : '<='} ${target}x: ${met ? 'met' : `missed by ${f2(higherIsBetter ? target / value : value / target)}x`})`;
+}
+
+async function run(): Promise<string> {
+  const cfg = config();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-onnx-'));
+  const images = path.join(scratch, 'images');
+  const lines: string[] = [
+    '## onnx: onnxruntime-node vs tfjs wasm vs PyTorch CPU (issue 9)',
+    '',
+    `${IMAGES} JPEGs ${SIZE}x${SIZE}, batch ${BATCH}, random weights, onnxruntime and PyTorch with ${TORCH_THREADS} threads, tfjs wasm. ` +
+      'Whole process = a cold process doing everything (start-up, model load, JPEG decoding, preprocessing, pooled features).',
+    '',
+    '| model | graft onnx, first run (exports + caches) | graft onnx, cached graph | graft tfjs wasm | PyTorch CPU | raw onnxruntime session, same batches | graft onnx Predictor in-process |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const ratios: string[] = [];
+  try {
+    await makeJpegs(images);
+    await initBackend({ backend: 'wasm', log: null });
+    for (const arch of cfg.archs) {
+      process.stderr.write(`onnx: ${arch} features\n`);
+      const dir = path.join(scratch, arch);
+      const { model, meta } = await buildModel({ arch, includeTop: false, pooling: 'avg', inputShape: [SIZE, SIZE, 3] });
+      await saveModelFolder(dir, model, meta);
+      model.dispose();
+      fs.rmSync(path.join(dir, ONNX_CACHE_DIR), { recursive: true, force: true });
+      const cold = graftFeatures(dir, images, 'onnx');
+      const warmRuns = Array.from({ length: cfg.reps }, () => graftFeatures(dir, images, 'onnx'));
+      const warm = warmRuns.find((r) => r.error) ?? warmRuns.sort((a, b) => a.seconds - b.seconds)[Math.floor(warmRuns.length / 2)];
+      const tfjs = cfg.skip.includes('tfjs') ? undefined : graftFeatures(dir, images, 'tfjs');
+      const py = cfg.skip.includes('torch') ? undefined : torch(['--mode', 'features', '--arch', arch, '--images', images, '--batch', String(BATCH)]);
+      const inproc = await inProcess(dir, cfg.reps);
+      lines.push(
+        `| ${arch} | ${cell(cold)} | ${cell(warm)} | ${cell(tfjs)} | ${cell(py)} | ${f2(inproc.raw)} s (${ips(inproc.raw)!.toFixed(1)} img/s) | ${f2(inproc.predictor)} s (${ips(inproc.predictor)!.toFixed(1)} img/s) |`,
+      );
+      const warmIps = warm.error ? undefined : ips(warm.seconds);
+      ratios.push(
+        `- ${arch}: graft onnx (cached, whole process) vs PyTorch (whole process): ${verdict(py && !py.error ? warmIps! / ips(py.seconds)! : undefined, 3, true)}; ` +
+          `vs graft tfjs wasm: ${f2(tfjs && !tfjs.error && warmIps ? warmIps / ips(tfjs.seconds)! : undefined)}x.`,
+        `- ${arch}: raw onnxruntime / graft onnx: whole process ${verdict(warm.error ? undefined : warm.seconds / inproc.raw, 1.25, false)}; ` +
+          `in-process Predictor vs raw session ${verdict(inproc.predictor / inproc.raw, 1.25, false)}; ` +
+          `inference inside the whole process ${f2(Number(warm.out?.inference_s))} s of ${f2(warm.seconds)} s.`,
+      );
+    }
+    lines.push('', ...ratios);
+
+    if (!cfg.skip.includes('step')) {
+      lines.push(
+        '',
+        `Fine-tuning step, batch ${BATCH} @${SIZE}, last stage + new 10-class head trainable (momentum SGD), median of ${cfg.reps} after a warm-up:`,
+        '',
+        '| model | graft: prefix on onnxruntime, suffix tfjs wasm | graft: all tfjs wasm | PyTorch CPU | graft onnx vs PyTorch |',
+        '|---|---|---|---|---|',
+      );
+      for (const arch of cfg.stepArchs) {
+        process.stderr.write(`onnx: ${arch} step\n`);
+        const onnxStep = await graftStep(arch, 'onnx', cfg.reps);
+        const tfjsStep = cfg.skip.includes('tfjs') ? undefined : await graftStep(arch, 'tfjs', cfg.reps);
+        const py = cfg.skip.includes('torch') ? undefined : torch(['--mode', 'step', '--arch', arch, '--batch', String(BATCH), '--reps', String(cfg.reps)]);
+        const pyStep = py?.out ? Number(py.out.step_s) : undefined;
+        lines.push(
+          `| ${arch} | ${f2(onnxStep)} s | ${tfjsStep === undefined ? 'skipped' : `${f2(tfjsStep)} s`} | ${py?.error ? `failed: ${py.error}` : `${f2(pyStep)} s`} | ` +
+            `${verdict(pyStep ? pyStep / onnxStep : undefined, 1, true)} |`,
+        );
+      }
+    }
+    const ortVersion = tryLoadOnnxRuntime().ort?.env.versions.common;
+    lines.push('', `Engines: onnxruntime-node ${ortVersion}, tfjs ${tf.version.tfjs} wasm, PyTorch ${torchVersion ?? '(not run)'}; ${os.cpus().length} x ${os.cpus()[0]?.model}.`);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The `onnx` bench section. */
+export const onnxSection: BenchSection = { name: 'onnx', run };
