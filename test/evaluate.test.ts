@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { CLASSES, pngFolder, saveColourModel } from './helpers/eval-fixtures';
+import { CLASSES, META, pngFolder, saveColourModel } from './helpers/eval-fixtures';
+import { saveModelFolder } from '../src/io/model-folder';
 import { ENGINES, EngineFactory, createPredictor } from '../src/engine';
 import { alignClasses, classScores, evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
 import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
@@ -86,6 +87,36 @@ describe('evaluate, predict and reports on a tiny model', () => {
     } finally {
       ENGINES.splice(0, ENGINES.length, ...saved);
     }
+  });
+
+  test('a two-class sigmoid head: the positive label and threshold decide, as counted by hand from the scores', async () => {
+    const dir = path.join(root, 'binary-model');
+    const input = tf.input({ shape: [8, 8, 3] });
+    const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(input) as tf.SymbolicTensor;
+    const dense = tf.layers.dense({ name: 'predictions', units: 1, activation: 'sigmoid' });
+    const model = tf.model({ inputs: input, outputs: dense.apply(pooled) as tf.SymbolicTensor });
+    dense.setWeights([tf.tensor2d([[-8], [0], [8]]), tf.zeros([1])]); // red minus blue
+    await saveModelFolder(dir, model, { ...META, classNames: ['blue', 'red'], outputActivation: 'sigmoid', groups: [{ name: 'head', layers: ['pool', 'predictions'] }] });
+    model.dispose();
+    const data2 = path.join(root, 'two');
+    fs.mkdirSync(data2);
+    for (const c of ['blue', 'red']) fs.cpSync(path.join(dataDir, c), path.join(data2, c), { recursive: true });
+    const scores = await predict({ model: dir, inputs: [data2], ...quiet });
+    const pRed = scores.map((r) => r.top.find((t) => t.label === 'red')!.score);
+    const truth = scores.map((r) => (r.source.includes(`${path.sep}red${path.sep}`) ? 1 : 0));
+    expect(pRed.some((p) => p > 0.5 && p <= 0.8)).toBe(true); // so the two thresholds give different matrices
+    for (const threshold of [0.5, 0.8]) {
+      const r = await evaluate({ model: dir, data: data2, threshold, ...quiet });
+      const pred = pRed.map((p) => (p > threshold ? 1 : 0));
+      const tp = pred.filter((p, i) => p === 1 && truth[i] === 1).length;
+      expect(r.binary).toMatchObject({ label: 'red', threshold, support: 7 });
+      expect(r.binary!.recall).toBeCloseTo(tp / 7, 12);
+      expect(r.counts.confusion.matrix[1][1]).toBe(tp);
+      expect(r.counts.confusion.matrix[0][1]).toBe(pred.filter((p, i) => p === 1 && truth[i] === 0).length);
+    }
+    const blue = await evaluate({ model: dir, data: data2, positiveLabel: 'blue', ...quiet });
+    expect(blue.binary!.label).toBe('blue');
+    await expect(evaluate({ model: modelDir, data: dataDir, positiveLabel: 'red', ...quiet })).rejects.toThrow(/positiveLabel only applies to two-class models; this model has 3 classes/);
   });
 
   test('TTA flip averages the original and mirrored views', async () => {
