@@ -163,6 +163,8 @@ export interface FitOptions {
   onCheckpoint?(state: LoopState, reason: 'epoch' | 'abort'): void | Promise<void>;
   /** Progress and control hooks. */
   callbacks?: FitCallbacks;
+  /** Where gradients come from (default this thread; `pooledGradients` splits batches over worker threads). */
+  gradients?: (model: tf.LayersModel, loss: LossOptions) => Promise<GradientSource>;
   /** Epochs already run by earlier stages (history numbering). */
   epochOffset?: number;
   /** Stage name written into each history entry. */
@@ -239,12 +241,12 @@ const DROPOUT_CLASSES = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2
  * Runs `fn` with every dropout layer's seed set from `seed`, then puts the seeds back (they are part of the saved
  * config). tfjs draws an unseeded mask from Math.random, which would make runs unrepeatable.
  */
-function withDropoutSeed<T>(model: tf.LayersModel, seed: number, fn: () => T): T {
+async function withDropoutSeed<T>(model: tf.LayersModel, seed: number, fn: () => Promise<T>): Promise<T> {
   const layers = model.layers.filter((l) => DROPOUT_CLASSES.has(l.getClassName())) as unknown as Array<{ seed?: number }>;
   const saved = layers.map((l) => l.seed);
   layers.forEach((l, i) => (l.seed = seed + i));
   try {
-    return fn();
+    return await fn();
   } finally {
     layers.forEach((l, i) => (l.seed = saved[i]));
   }
@@ -334,6 +336,16 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     signature = now;
   };
   ensureGroups();
+  // Gradients come from this thread, or from worker threads (rebuilt whenever the trainable set changes).
+  let source: GradientSource | undefined;
+  let sourceSignature = '';
+  const ensureSource = async (): Promise<GradientSource> => {
+    if (source && sourceSignature === signature) return source;
+    await source?.dispose?.();
+    source = options.gradients ? await options.gradients(model, loss) : localGradients(model, loss);
+    sourceSignature = signature;
+    return source;
+  };
   for (const g of groups) {
     const saved = state.optimizers[g.name];
     if (saved) g.optimizer.setState(saved);
@@ -387,7 +399,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           const maxLr = (state.partial.maxLr ??= {});
           for (const [g, r] of Object.entries(lr)) maxLr[g] = Math.max(maxLr[g] ?? 0, r);
           const dropoutSeed = createRng(seed).fork(`dropout/${state.epoch}/${state.batch}`).int(2 ** 30);
-          const { lossValue, correct } = withDropoutSeed(model, dropoutSeed, () => trainStep(model, groups, batch, loss, lr, clipNorm));
+          const gradients = await ensureSource();
+          const { lossValue, correct } = await withDropoutSeed(model, dropoutSeed, () => trainStep(gradients, groups, batch, lr, clipNorm));
           state.partial.lossSum += lossValue * batch.labels.length;
           state.partial.correct += correct;
           state.partial.seen += batch.labels.length;
@@ -456,6 +469,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     if (stopReason === 'aborted') await checkpoint('abort');
     else if (restoreBest && state.bestWeights) restoreWeights(model, state.bestWeights);
   } finally {
+    await source?.dispose?.();
     disposeParamGroups(groups);
     if (state.bestWeights) tf.dispose(Object.values(state.bestWeights));
   }
@@ -481,43 +495,72 @@ function cloneState(s: LoopState): LoopState {
   };
 }
 
+/** Computes a batch's loss, predictions and gradients (keyed by weight `originalName`). */
+export interface GradientSource {
+  /** Gradients of the batch's mean loss for the trainable weights of `groups`; the caller disposes `grads`. */
+  compute(batch: Batch, groups: ParamGroup[]): Promise<{ loss: number; probs: tf.Tensor; grads: Record<string, tf.Tensor> }>;
+  /** Called after the optimiser step (e.g. to copy the new weights to worker threads). */
+  afterStep?(groups: ParamGroup[]): Promise<void>;
+  /** Frees what it holds. */
+  dispose?(): Promise<void>;
+}
+
+/** Gradients in this thread with `tf.variableGrads`. */
+export function localGradients(model: tf.LayersModel, loss: LossOptions): GradientSource {
+  return {
+    async compute(batch, groups) {
+      const weights = groups.flatMap((g) => g.variables);
+      let probs: tf.Tensor | undefined;
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const out = model.apply(batch.x, { training: true }) as tf.Tensor;
+          probs = tf.keep(out);
+          return classificationLoss(out, batch.labels, loss);
+        },
+        weights.map(variableOf),
+      );
+      const byName: Record<string, tf.Tensor> = {};
+      for (const w of weights) {
+        const g = grads[variableOf(w).name];
+        if (g) byName[w.originalName] = g;
+      }
+      const lossValue = value.dataSync()[0];
+      value.dispose();
+      return { loss: lossValue, probs: probs!, grads: byName };
+    },
+  };
+}
+
 /** One optimisation step; returns the batch loss and the number of correct predictions. */
-function trainStep(
-  model: tf.LayersModel,
+async function trainStep(
+  source: GradientSource,
   groups: ParamGroup[],
   batch: Batch,
-  loss: LossOptions,
   lr: Record<string, number>,
   clipNorm: number | undefined,
-): { lossValue: number; correct: number } {
-  const variables = groups.flatMap((g) => g.variables.map(variableOf));
-  let probs: tf.Tensor | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.apply(batch.x, { training: true }) as tf.Tensor;
-    probs = tf.keep(out);
-    return classificationLoss(out, batch.labels, loss);
-  }, variables);
+): Promise<{ lossValue: number; correct: number }> {
+  const computed = await source.compute(batch, groups);
+  const { loss: lossValue, probs } = computed;
+  let grads = computed.grads;
   try {
-    const names = variables.map((v) => v.name).filter((n) => grads[n]);
-    let list = names.map((n) => grads[n]);
-    if (clipNorm !== undefined) {
-      const clipped = clipByGlobalNorm(list, clipNorm);
-      tf.dispose(list);
-      list = clipped;
-      names.forEach((n, i) => (grads[n] = clipped[i]));
-    }
-    for (const g of groups) {
-      const params = g.variables
-        .map((v) => ({ key: v.originalName, variable: variableOf(v), grad: grads[variableOf(v).name] }))
-        .filter((p) => p.grad);
-      g.optimizer.apply(params, lr[g.name]);
-    }
-    const lossValue = value.dataSync()[0];
     if (!Number.isFinite(lossValue)) {
       throw new GraftError(`the training loss became ${lossValue}; lower the learning rate (try graft lr-find) or set --clip-norm 1.`);
     }
-    return { lossValue, correct: countCorrect(probs!, batch.labels) };
+    if (clipNorm !== undefined) {
+      const names = Object.keys(grads);
+      const clipped = clipByGlobalNorm(Object.values(grads), clipNorm);
+      tf.dispose(Object.values(grads));
+      grads = Object.fromEntries(names.map((n, i) => [n, clipped[i]]));
+    }
+    for (const g of groups) {
+      const params = g.variables
+        .map((v) => ({ key: v.originalName, variable: variableOf(v), grad: grads[v.originalName] }))
+        .filter((p) => p.grad);
+      g.optimizer.apply(params, lr[g.name]);
+    }
+    await source.afterStep?.(groups);
+    return { lossValue, correct: countCorrect(probs, batch.labels) };
   } finally {
-    tf.dispose([value, ...(probs ? [probs] : []), ...Object.values(grads)]);
+    tf.dispose([probs, ...Object.values(grads)]);
   }
 }
