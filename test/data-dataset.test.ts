@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { openDataset, splitDataset } from '../src/data/dataset';
 import { loadImage } from '../src/data/image';
 import { parseIdx } from '../src/data/idx';
+import { jpegDisplaySize } from '../src/data/jpeg-header';
 import { GraftError } from '../src/errors';
 import { tmpDir } from './helpers/tmp';
 import { idxFolder, patternFile, snapshot, solidFile } from './helpers/data-fixtures';
@@ -187,5 +188,23 @@ describe('splitDataset', () => {
     expect(train.samples).toHaveLength(35);
     expect(validation.classNames).toEqual(['a', 'b', 'c']);
     expect(validation.samples.map((s) => s.label)).toEqual([0, 2]);
+  });
+});
+
+describe('JPEG header reading', () => {
+  test('size and EXIF orientation match sharp for plain, progressive and rotated JPEGs; other bytes give null', async () => {
+    const base = sharp(Buffer.alloc(30 * 20 * 3, 90), { raw: { width: 30, height: 20, channels: 3 } });
+    const cases = [
+      await base.clone().jpeg().toBuffer(),
+      await base.clone().jpeg({ progressive: true }).toBuffer(),
+      ...(await Promise.all([3, 6, 8].map((orientation) => base.clone().jpeg().withMetadata({ orientation }).toBuffer()))),
+    ];
+    for (const bytes of cases) {
+      const m = await sharp(bytes).metadata();
+      expect(jpegDisplaySize(bytes)).toEqual({ width: m.autoOrient.width, height: m.autoOrient.height });
+    }
+    expect(jpegDisplaySize(cases[3])).toEqual({ width: 20, height: 30 });
+    expect(jpegDisplaySize(await base.clone().png().toBuffer())).toBeNull();
+    expect(jpegDisplaySize(cases[0].subarray(0, 10))).toBeNull();
   });
 });

@@ -9,6 +9,7 @@
  * threading only pays for very large images. Set UV_THREADPOOL_SIZE before starting Node to change it.
  */
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { GraftError, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
 import { PREPROCESS_MODES, PreprocessMode } from '../models/preprocess';
 import { createRng } from '../util/rng';
@@ -82,6 +83,9 @@ export function countBatches(ds: Dataset, options: { batchSize: number; dropLast
  */
 export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGenerator<Batch> {
   rejectUnknownKeys('batches', options, BATCH_KEYS);
+  // libvips' operation cache only pays when the same image is processed again with the same operations; here every
+  // image is new, and the cache's bookkeeping cost about 0.2 ms per image. It only ever affects speed, never output.
+  sharp.cache(false);
   const shape = checkShape(options.inputShape);
   const mode = oneOf('preprocessing', options.preprocessing, PREPROCESS_MODES);
   const batchSize = positiveInt('batchSize', options.batchSize);

@@ -9,6 +9,7 @@ import type { Sharp } from 'sharp';
 import { GraftError } from '../errors';
 import { ColourPlan, LUMA, applyColour } from './colour';
 import { idxImage, parseIdxSource } from './idx';
+import { jpegDisplaySize } from './jpeg-header';
 
 /** Raw interleaved 8-bit pixels (HWC). */
 export interface RawImage {
@@ -90,6 +91,8 @@ function sharpOf(input: ImageInput): Sharp {
 /** Width and height after EXIF orientation. */
 export async function orientedSize(input: ImageInput): Promise<{ width: number; height: number }> {
   if (!Buffer.isBuffer(input)) return { width: input.width, height: input.height };
+  const fast = jpegDisplaySize(input);
+  if (fast) return fast;
   const m = await sharp(input).metadata();
   if (m.autoOrient) return { width: m.autoOrient.width, height: m.autoOrient.height };
   if (!m.width || !m.height) throw new Error('image has no size');
