@@ -112,6 +112,7 @@ function best(cores: number, cmd: string, args: string[], env: NodeJS.ProcessEnv
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
 
+/** The `augment` bench section. */
 export const augmentSection: BenchSection = {
   name: 'augment',
   async run() {
