@@ -95,7 +95,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(input) as tf.SymbolicTensor;
     const dense = tf.layers.dense({ name: 'predictions', units: 1, activation: 'sigmoid' });
     const model = tf.model({ inputs: input, outputs: dense.apply(pooled) as tf.SymbolicTensor });
-    dense.setWeights([tf.tensor2d([[-8], [0], [8]]), tf.zeros([1])]); // red minus blue
+    tf.tidy(() => dense.setWeights([tf.tensor2d([[-8], [0], [8]]), tf.zeros([1])])); // red minus blue
     await saveModelFolder(dir, model, { ...META, classNames: ['blue', 'red'], outputActivation: 'sigmoid', groups: [{ name: 'head', layers: ['pool', 'predictions'] }] });
     model.dispose();
     const data2 = path.join(root, 'two');
@@ -117,6 +117,23 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const blue = await evaluate({ model: dir, data: data2, positiveLabel: 'blue', ...quiet });
     expect(blue.binary!.label).toBe('blue');
     await expect(evaluate({ model: modelDir, data: dataDir, positiveLabel: 'red', ...quiet })).rejects.toThrow(/positiveLabel only applies to two-class models; this model has 3 classes/);
+  });
+
+  test('a sigmoid head with three classes also gets per-label counts at the threshold', async () => {
+    const dir = path.join(root, 'sigmoid-model');
+    await saveColourModel(dir, 'sigmoid');
+    const scores = await predict({ model: dir, inputs: [dataDir], topK: 3, ...quiet });
+    const r = await evaluate({ model: dir, data: dataDir, threshold: 0.5, ...quiet });
+    const ml = r.counts.multilabel!;
+    CLASSES.forEach((c, j) => {
+      const above = scores.map((s) => s.top.find((t) => t.label === c)!.score > 0.5);
+      const isC = scores.map((s) => s.source.includes(`${path.sep}${c}${path.sep}`));
+      expect(ml.predicted[j]).toBe(above.filter(Boolean).length);
+      expect(ml.actual[j]).toBe(7);
+      expect(ml.tp[j]).toBe(above.filter((a, i) => a && isC[i]).length);
+    });
+    expect(r.multilabel!.averages.samples.support).toBe(21);
+    expect(new Set(ml.predicted).size).toBeGreaterThan(1); // the threshold is not trivially all or nothing
   });
 
   test('TTA flip averages the original and mirrored views', async () => {

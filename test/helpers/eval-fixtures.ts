@@ -9,17 +9,20 @@ import { GraftMetaInit } from '../../src/io/graft-json';
 export const CLASSES = ['blue', 'green', 'red'];
 
 /** A small CNN that predicts the channel with the highest mean (set weights), so predictions are varied but not perfect. */
-export function colourModel(): tf.LayersModel {
+export function colourModel(activation: 'softmax' | 'sigmoid' = 'softmax'): tf.LayersModel {
   const input = tf.input({ shape: [8, 8, 3] });
   const conv = tf.layers.conv2d({ name: 'conv1', filters: 3, kernelSize: 3, padding: 'same' });
-  const dense = tf.layers.dense({ name: 'predictions', units: 3, activation: 'softmax' });
+  const dense = tf.layers.dense({ name: 'predictions', units: 3, activation });
   let x = conv.apply(input) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: dense.apply(x) as tf.SymbolicTensor });
   const kernel = new Float32Array(3 * 3 * 3 * 3);
   for (let c = 0; c < 3; c++) kernel[((1 * 3 + 1) * 3 + c) * 3 + c] = 1;
-  conv.setWeights([tf.tensor4d(kernel, [3, 3, 3, 3]), tf.zeros([3])]);
-  dense.setWeights([tf.eye(3).mul(12), tf.zeros([3])]);
+  tf.tidy(() => {
+    conv.setWeights([tf.tensor4d(kernel, [3, 3, 3, 3]), tf.zeros([3])]);
+    // A sigmoid head gets a bias so its scores spread around 0.5 instead of all saturating.
+    dense.setWeights([tf.eye(3).mul(12), tf.fill([3], activation === 'sigmoid' ? -5 : 0)]);
+  });
   return model;
 }
 
@@ -50,9 +53,9 @@ export async function pngFolder(root: string, classes: string[], perClass: numbe
   }
 }
 
-/** Saves the colour model into `dir`. */
-export async function saveColourModel(dir: string): Promise<void> {
-  const model = colourModel();
-  await saveModelFolder(dir, model, META);
+/** Saves the colour model into `dir` (a sigmoid head makes it a multi-label model). */
+export async function saveColourModel(dir: string, activation: 'softmax' | 'sigmoid' = 'softmax'): Promise<void> {
+  const model = colourModel(activation);
+  await saveModelFolder(dir, model, { ...META, outputActivation: activation });
   model.dispose();
 }
