@@ -122,25 +122,20 @@ function conv(ctx: ExportContext, layer: LayerSpec, x: Value, a: ConvArgs, base 
   return { name, shape: [...hw, a.dims[0]], layout: 'nchw' };
 }
 
-/** tfjs conv kernel [kh, kw, in, out] -> ONNX [out, in, kh, kw]. */
-function hwioToOihw(k: Weight): Float32Array {
-  const [kh, kw, cin, cout] = k.shape;
+/**
+ * A tfjs kernel [kh, kw, in, b] in ONNX's [out, in / group, kh, kw] order: for a convolution b is the output
+ * channels; for a depthwise kernel b is the multiplier and input channel i, multiplier m becomes output i * b + m.
+ */
+function toOihw(k: Weight, options: { depthwise: boolean }): Float32Array {
+  const [kh, kw, cin, b] = k.shape;
   const out = new Float32Array(k.data.length);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = k.data[((y * kw + x) * cin + i) * cout + o];
-  return out;
-}
-
-/** tfjs depthwise kernel [kh, kw, in, mult] -> ONNX grouped conv [in * mult, 1, kh, kw] (channel i*mult+m). */
-function depthwiseToOihw(k: Weight): Float32Array {
-  const [kh, kw, cin, mult] = k.shape;
-  const out = new Float32Array(k.data.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let m = 0; m < mult; m++) out[((i * mult + m) * kh + y) * kw + x] = k.data[((y * kw + x) * cin + i) * mult + m];
+        for (let j = 0; j < b; j++) {
+          const row = options.depthwise ? i * b + j : j * cin + i;
+          out[(row * kh + y) * kw + x] = k.data[((y * kw + x) * cin + i) * b + j];
+        }
   return out;
 }
 
@@ -272,22 +267,22 @@ const identity: Converter = (_ctx, _layer, [x]) => x;
 const CONVERTERS: Record<string, Converter> = {
   Conv2D: (ctx, layer, [x]) => {
     const k = ctx.weight(layer, 'kernel');
-    const y = conv(ctx, layer, x, { w: hwioToOihw(k), dims: [k.shape[3], k.shape[2], k.shape[0], k.shape[1]], bias: optionalBias(ctx, layer), group: 1, ...convOptions(layer) });
+    const y = conv(ctx, layer, x, { w: toOihw(k, { depthwise: false }), dims: [k.shape[3], k.shape[2], k.shape[0], k.shape[1]], bias: optionalBias(ctx, layer), group: 1, ...convOptions(layer) });
     return withActivation(ctx, layer, y);
   },
   DepthwiseConv2D: (ctx, layer, [x]) => {
     const k = ctx.weight(layer, 'depthwise_kernel');
     const [kh, kw, cin, mult] = k.shape;
-    const y = conv(ctx, layer, x, { w: depthwiseToOihw(k), dims: [cin * mult, 1, kh, kw], bias: optionalBias(ctx, layer), group: cin, ...convOptions(layer) });
+    const y = conv(ctx, layer, x, { w: toOihw(k, { depthwise: true }), dims: [cin * mult, 1, kh, kw], bias: optionalBias(ctx, layer), group: cin, ...convOptions(layer) });
     return withActivation(ctx, layer, y);
   },
   SeparableConv2D: (ctx, layer, [x]) => {
     const d = ctx.weight(layer, 'depthwise_kernel');
     const p = ctx.weight(layer, 'pointwise_kernel');
     const [kh, kw, cin, mult] = d.shape;
-    const depth = conv(ctx, layer, x, { w: depthwiseToOihw(d), dims: [cin * mult, 1, kh, kw], group: cin, ...convOptions(layer) }, `${layer.name}/depthwise`);
+    const depth = conv(ctx, layer, x, { w: toOihw(d, { depthwise: true }), dims: [cin * mult, 1, kh, kw], group: cin, ...convOptions(layer) }, `${layer.name}/depthwise`);
     const pointLayer = { ...layer, config: { ...layer.config, padding: 'valid' } };
-    const point = conv(ctx, pointLayer, depth, { w: hwioToOihw(p), dims: [p.shape[3], p.shape[2], 1, 1], bias: optionalBias(ctx, layer), group: 1, strides: [1, 1], dilations: [1, 1] });
+    const point = conv(ctx, pointLayer, depth, { w: toOihw(p, { depthwise: false }), dims: [p.shape[3], p.shape[2], 1, 1], bias: optionalBias(ctx, layer), group: 1, strides: [1, 1], dilations: [1, 1] });
     return withActivation(ctx, layer, point);
   },
   BatchNormalization: (ctx, layer, [x]) => {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { splitModel } from '../train/split';
+import type { PrefixRunner } from '../engine/prefix';
 import { OnnxExport, exportOnnx } from './export';
 import { createOnnxSession, runSession } from './runtime';
 
@@ -16,17 +17,8 @@ export interface OnnxPrefixOptions {
   log?: ((line: string) => void) | null;
 }
 
-/** Runs a model's frozen prefix forward. */
-export interface OnnxPrefixRunner {
-  /** What runs the prefix, e.g. `onnxruntime cpu x2`. */
-  readonly engine: string;
-  /** Output shape of the boundary layer without the batch dimension ([h, w, c] for feature maps). */
-  readonly outputShape: number[];
-  /** Runs `batch` preprocessed NHWC images; returns the boundary layer's output (NHWC) for the batch. */
-  run(input: Float32Array, batch: number): Promise<Float32Array>;
-  /** Releases the session. */
-  dispose(): Promise<void>;
-}
+/** The onnxruntime prefix runner has the shape every prefix engine has. */
+export type OnnxPrefixRunner = PrefixRunner;
 
 /**
  * Exports `model` from its input up to the output of `boundaryLayerName` (a layer with a single output, as every
