@@ -127,8 +127,9 @@ export { train, planStages, resolveTrainOptions, TRAIN_CONFIG_KEYS, CHECKPOINT_D
 export type { TrainOptions, TrainResult, StageConfig } from './train/fine-tune';
 export { lrFind, valley, steepest } from './train/lr-find';
 export type { LrFindOptions, LrFindResult } from './train/lr-find';
-export { fit, evaluateSource, snapshotWeights, restoreWeights, disposeLoopState, MONITORS } from './train/loop';
-export type { Batch as TrainBatch, BatchSource, BatchInfo, EpochLog, FitCallbacks, FitOptions, FitResult, LoopState, Monitor } from './train/loop';
+export { fit, evaluateSource, snapshotWeights, restoreWeights, disposeLoopState, localGradients, MONITORS } from './train/loop';
+export type { Batch as TrainBatch, BatchSource, BatchInfo, EpochLog, FitCallbacks, FitOptions, FitResult, GradientSource, LoopState, Monitor } from './train/loop';
+export { pooledGradients } from './train/parallel';
 export { freeze, unfreeze, freezeTo, selectLayers, syncFrozenBatchNorm, describeTrainable, formatTrainable } from './train/freeze';
 export type { FreezeOptions, LayerSelection, LayerTrainability, TrainabilityReport } from './train/freeze';
 export { GroupOptimizer, buildParamGroups, optimizerConfig, evenMults, OPTIMIZERS } from './train/optim';
