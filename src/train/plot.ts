@@ -87,7 +87,8 @@ function panel(p: PanelOptions, x0: number): string {
     out.push(`<text x="${sx(m.x) + 3}" y="${M.top + ih - 6 - i * 13}" font-size="10" fill="${m.color ?? '#666'}">${escapeXml(m.label)}</text>`);
   });
   p.series.forEach((s, i) => {
-    const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && y >= yLo && y <= yHi);
+    // Points outside a forced y range are drawn on its edge rather than dropped (dropping would bridge the gap).
+    const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => [x, Math.min(yHi, Math.max(yLo, y))] as [number, number]);
     if (!ok.length) return;
     const dash = s.dashed ? ' stroke-dasharray="6,4"' : '';
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${ok.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
