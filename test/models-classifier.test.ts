@@ -7,7 +7,7 @@ import { checkGroups } from '../src/models/groups';
 import { writeKerasWeights } from '../src/models/keras-h5';
 import { loadModelFolder, saveModelFolder } from '../src/io/model-folder';
 import { tmpDir } from './helpers/tmp';
-import { scrambleWeights } from './helpers/scramble';
+import { randomizeWeights } from './helpers/onnx-models';
 
 async function values(t: tf.Tensor | tf.LayerVariable): Promise<number[]> {
   return Array.from(await ('read' in t ? t.read() : t).data());
@@ -29,7 +29,7 @@ describe('createClassifier', () => {
   test('a Keras .h5 trunk plus a head with hidden layers, dropout and leaky relu; groups end with head; no leaks', async () => {
     const start = tf.memory().numTensors;
     const donor = constructModel({ arch: 'vgg16', includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
-    scrambleWeights(donor.model, 3);
+    randomizeWeights(donor.model, 3);
     const file = path.join(dir, 'vgg16-notop.h5');
     await writeKerasWeights(file, donor.model);
 
@@ -56,7 +56,7 @@ describe('createClassifier', () => {
   test('the trunk of a saved simple_cnn model folder: head dropped, trunk weights, architecture and preprocessing kept', async () => {
     const start = tf.memory().numTensors;
     const first = await createClassifier({ arch: 'simple_cnn', classNames: ['t-shirt', 'trouser', 'pullover', 'dress', 'coat'] });
-    scrambleWeights(first.model, 9);
+    randomizeWeights(first.model, 9);
     const folder = path.join(dir, 'fashion-0-4');
     await saveModelFolder(folder, first.model, first.meta);
 

@@ -70,16 +70,23 @@ export class Net {
     return layer.apply(x) as Sym;
   }
 
-  /** Conv2D with Keras defaults (valid padding, bias, glorot-uniform kernel). */
-  conv(x: Sym, a: ConvArgs): Sym {
-    const layer = tf.layers.conv2d({
+  /** The arguments every convolution shares, with Keras's defaults (valid padding, bias, stride 1). */
+  private convBase(a: Omit<ConvArgs, 'activation'>, autoBase: string) {
+    return {
       filters: a.filters,
       kernelSize: a.kernel,
       strides: a.strides ?? 1,
       padding: a.padding ?? 'valid',
       useBias: a.useBias ?? true,
+      name: a.name ?? this.autoName(autoBase),
+    } as const;
+  }
+
+  /** Conv2D with Keras defaults (valid padding, bias, glorot-uniform kernel). */
+  conv(x: Sym, a: ConvArgs): Sym {
+    const layer = tf.layers.conv2d({
+      ...this.convBase(a, 'conv2d'),
       activation: a.activation ?? 'linear',
-      name: a.name ?? this.autoName('conv2d'),
       kernelInitializer: this.init.kernelInitializer,
     });
     return this.apply(layer, x);
@@ -88,12 +95,7 @@ export class Net {
   /** SeparableConv2D (depthwise then pointwise) with Keras defaults. */
   sepConv(x: Sym, a: Omit<ConvArgs, 'activation'>): Sym {
     const layer = tf.layers.separableConv2d({
-      filters: a.filters,
-      kernelSize: a.kernel,
-      strides: a.strides ?? 1,
-      padding: a.padding ?? 'valid',
-      useBias: a.useBias ?? true,
-      name: a.name ?? this.autoName('separable_conv2d'),
+      ...this.convBase(a, 'separable_conv2d'),
       depthwiseInitializer: this.init.depthwiseInitializer,
       pointwiseInitializer: this.init.pointwiseInitializer,
     });
