@@ -15,8 +15,8 @@ describe('evaluate, predict and reports on a tiny model', () => {
   const root = tmpDir();
   const modelDir = path.join(root, 'model');
   const dataDir = path.join(root, 'data');
-  // These tests are about evaluation, not engines: pin tfjs so they do not depend on onnxruntime.
-  const quiet = { log: null, engine: 'tfjs' };
+  // These tests are about evaluation, not engines: pin tfjs in this thread (no onnxruntime, no worker threads).
+  const quiet = { log: null, engine: 'tfjs', threads: 1 };
 
   beforeAll(async () => {
     await initBackend({ backend: 'wasm', log: null });
@@ -72,11 +72,11 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const tensors = tf.memory().numTensors;
     try {
       await expect(createPredictor(modelDir, { engine: 'onnx' })).rejects.toThrow(/--engine onnx is not available: onnxruntime-node does not load \(npm install onnxruntime-node\); or use --engine auto\./);
-      const p = await createPredictor(modelDir, { log: (l) => notices.push(l) });
+      const p = await createPredictor(modelDir, { threads: 1, log: (l) => notices.push(l) });
       expect(p.engine).toMatch(/^tfjs /);
       await p.dispose();
       ENGINES[0] = broken;
-      const q = await createPredictor(modelDir, { log: (l) => notices.push(l) });
+      const q = await createPredictor(modelDir, { threads: 1, log: (l) => notices.push(l) });
       await q.dispose();
       expect(notices).toEqual([
         'graft: onnx engine unavailable (onnxruntime-node does not load (npm install onnxruntime-node)); using tfjs.',
@@ -137,7 +137,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
   });
 
   test('TTA flip averages the original and mirrored views', async () => {
-    const predictor = await createPredictor(modelDir, { engine: 'tfjs' });
+    const predictor = await createPredictor(modelDir, { engine: 'tfjs', threads: 1 });
     try {
       const pixels = Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => ((i * 37) % 255) / 255);
       const before = tf.memory().numTensors;
