@@ -59,6 +59,9 @@ interface Figures {
 /** Worker mode: streams IMAGES augmented images through `batches` and prints the figures as JSON. */
 async function graftWorker(folder: string, n: number): Promise<void> {
   const { batches } = await import('../src/data/batches');
+  const { initBackend } = await import('../src/backend');
+  // The backend training uses here; batch tensors are created on it as in a real run.
+  await initBackend({ backend: 'wasm', log: null });
   const files = fs.readdirSync(folder).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(folder, f));
   const samples = Array.from({ length: n }, (_, i) => ({ source: files[i % files.length], label: i % 2 }));
   const ds = { root: folder, kind: 'folder' as const, classNames: ['a', 'b'], samples, skipped: [] };

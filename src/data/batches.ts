@@ -116,31 +116,34 @@ export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGener
     }
   };
 
+  // Batch buffers are reused when the backend copies tensor data on creation (wasm does; cpu and tfjs-node keep the
+  // array, so there every batch gets a new one). Reuse spares a 19 MB allocation per batch of 32 at 224x224 and the
+  // garbage collection it causes: about 0.4 ms of CPU per image.
+  const free: Float32Array[] = [];
   const launch = (b: number) => {
     const samples = order.slice(b * batchSize, (b + 1) * batchSize);
     // Draw in batch order on this thread, before any work starts: results never depend on thread timing.
     const plans = samples.map(() => (pipeline.steps.length ? drawPlan(pipeline, augRng) : PLAIN_PLAN));
-    const pixels = new Float32Array(samples.length * size);
+    const buffer = free.pop() ?? new Float32Array(Math.min(batchSize, order.length) * size);
+    const pixels = buffer.subarray(0, samples.length * size);
     const done = Promise.all(samples.map((s, i) => prepareOne(s, plans[i], pixels.subarray(i * size, (i + 1) * size))));
-    const ready = done.then(() => ({ samples, pixels }));
+    const ready = done.then(() => ({ samples, pixels, buffer }));
     // A prefetched batch may fail while the consumer still awaits an earlier one: mark it handled now, and
     // let the error surface when the consumer reaches that batch.
     ready.catch(() => undefined);
     return ready;
   };
 
-  const pending: Array<Promise<{ samples: Sample[]; pixels: Float32Array }>> = [];
+  const pending: Array<Promise<{ samples: Sample[]; pixels: Float32Array; buffer: Float32Array }>> = [];
   let next = 0;
   // If the consumer stops early, batches still in flight settle on their own (already marked handled).
   while (next < total && pending.length <= prefetch) pending.push(launch(next++));
   while (pending.length) {
     const ready = await pending.shift()!;
+    const x = tf.tensor4d(ready.pixels, [ready.samples.length, h, w, c]);
+    if (tf.getBackend() === 'wasm') free.push(ready.buffer);
     if (next < total) pending.push(launch(next++));
-    yield {
-      x: tf.tensor4d(ready.pixels, [ready.samples.length, h, w, c]),
-      labels: Int32Array.from(ready.samples, (s) => s.label),
-      samples: ready.samples,
-    };
+    yield { x, labels: Int32Array.from(ready.samples, (s) => s.label), samples: ready.samples };
   }
 }
 
