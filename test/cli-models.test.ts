@@ -73,6 +73,10 @@ describe('graft models / summary / import-keras / features', () => {
     expect(Array.from(await yb.data())).toEqual(Array.from(await ya.data()));
     tf.dispose([x, ya, yb]);
 
+    const summary = JSON.parse((await runCli('--quiet', 'summary', out, '--json')).out);
+    expect(summary).toMatchObject({ architecture: 'simple_cnn', totalParams: 421_642, trainableParams: 421_642, groups: ['block1', 'block2', 'head'] });
+    expect((await runCli('--quiet', 'summary', out, '--no-top')).err).toMatch(/--input-size and --no-top apply to architectures/);
+
     const wrong = await runCli('--quiet', 'import-keras', file, '--arch', 'vgg16', '--out', path.join(dir, 'wrong'));
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/^graft: .*fashion\.h5 has no weights for layer block1_conv2 \(\[3,3,64,64\] \[64\]\); the file was saved from a different architecture\. Check --arch and --top\.\n$/);
