@@ -4,15 +4,13 @@
  * no pretrained weights it is one stage with everything trainable. While a prefix of the model is frozen and
  * augmentation is off, that prefix's outputs are computed once and the rest trains on them.
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend } from '../backend';
 import { AugmentSpec, parseAugmentation } from '../data/augment';
-import { batches, countBatches } from '../data/batches';
 import { Dataset, openDataset, splitDataset } from '../data/dataset';
-import { createPrefixRunner, PREFIX_ENGINES, PrefixEngine } from '../engine/prefix';
+import { PREFIX_ENGINES, PrefixEngine } from '../engine/prefix';
 import { GraftError, finiteNumber, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
 import { LayerGroup } from '../io/graft-json';
 import { saveModelFolder } from '../io/model-folder';
@@ -21,20 +19,18 @@ import { createClassifier, isModelFolder } from '../models/classifier';
 import { HeadOptions } from '../models/head';
 import { getArchitecture } from '../models/registry';
 import { SimpleCnnOptions } from '../models/simple_cnn';
-import { cacheDir } from '../util/cache';
 import { createRng } from '../util/rng';
 import { svgToPng } from '../util/svg';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { freezeTo } from './freeze';
 import { resolveClassWeights } from './losses';
-import { BatchSource, EpochLog, FitCallbacks, LoopState, MONITORS, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
+import { EpochLog, FitCallbacks, LoopState, MONITORS, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
 import { OPTIMIZERS, OptimizerConfig, optimizerConfig } from './optim';
 import { PROGRESS_MODES, ProgressMode, progressCallbacks } from './progress';
 import { ScheduleConfig, scheduleConfig } from './schedule';
 import { trainingCurveSvg } from './plot';
-import { arraySource } from './sources';
 import { pooledGradients } from './parallel';
-import { splitModel } from './split';
+import { datasetSource, planStageData } from './stage-data';
 
 /** One stage of the recipe. */
 export interface StageConfig {
@@ -172,7 +168,6 @@ export interface TrainResult {
 
 /** Sub-folder of the output holding the resume checkpoint while a run is unfinished. */
 export const CHECKPOINT_DIR = 'checkpoint';
-const FEATURE_CACHE_LIMIT_BYTES = 2 * 1024 ** 3;
 
 /** The recipe's stages from the options (or the explicit `stages`), checked against the model's groups. */
 export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: boolean): StageConfig[] {
@@ -281,159 +276,6 @@ export function optimizerFrom(o: TrainOptions): OptimizerConfig {
 function scheduleFrom(o: TrainOptions, stage: StageConfig): ScheduleConfig {
   const s = scheduleConfig(stage.schedule ?? o.schedule ?? 'one-cycle');
   return o.warmup !== undefined && s.warmup === undefined ? { ...s, warmup: o.warmup } : s;
-}
-
-/** A BatchSource streaming a dataset through the data pipeline. */
-function datasetSource(ds: Dataset, meta: ModelMeta, o: { batchSize: number; augment?: AugmentSpec; shuffle: boolean; seed: string }): BatchSource {
-  const [h, w, c] = meta.inputShape;
-  // Keep decoded images between epochs while they fit comfortably in memory.
-  const cache = ds.samples.length * h * w * c < 512 * 1024 ** 2;
-  return {
-    samples: ds.samples.length,
-    steps: countBatches(ds, { batchSize: o.batchSize }),
-    batches: (epoch) =>
-      batches(ds, {
-        inputShape: meta.inputShape,
-        preprocessing: meta.preprocessing,
-        augment: o.augment ?? null,
-        batchSize: o.batchSize,
-        shuffle: o.shuffle,
-        seed: o.seed,
-        epoch,
-        cache,
-      }),
-  };
-}
-
-/** Number of leading groups whose layers are all frozen. */
-function frozenPrefixGroups(model: tf.LayersModel, groups: LayerGroup[]): number {
-  let n = 0;
-  for (const g of groups.slice(0, -1)) {
-    if (g.layers.some((name) => model.getLayer(name).trainable)) break;
-    n += 1;
-  }
-  return n;
-}
-
-/** A key for cached features: prefix weights, boundary, input handling and every image's bytes. */
-function featureKey(model: tf.LayersModel, groups: LayerGroup[], boundary: string, meta: ModelMeta, ds: Dataset): string {
-  const hash = crypto.createHash('sha256');
-  hash.update(JSON.stringify({ boundary, inputShape: meta.inputShape, preprocessing: meta.preprocessing, classNames: ds.classNames }));
-  for (const g of groups) for (const name of g.layers) for (const w of model.getLayer(name).weights) hash.update(new Uint8Array(w.read().dataSync().buffer));
-  const seen = new Set<string>();
-  for (const s of ds.samples) {
-    hash.update(`${s.source}\0${s.label}\0`);
-    const file = s.source.startsWith('idx:') ? s.source.slice(4).split('#')[0] : s.source;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    hash.update(fs.readFileSync(file));
-  }
-  return hash.digest('hex').slice(0, 32);
-}
-
-/** Runs the frozen prefix over a dataset once, in dataset order. */
-async function computeFeatures(
-  model: tf.LayersModel,
-  groups: LayerGroup[],
-  boundary: string,
-  ds: Dataset,
-  meta: ModelMeta,
-  o: TrainOptions,
-  log: ((line: string) => void) | null,
-): Promise<{ values: Float32Array; shape: number[]; engine: string } | null> {
-  const diskFile = o.featureCache === 'disk' ? path.join(cacheDir(), 'features', `${featureKey(model, groups, boundary, meta, ds)}.f32`) : undefined;
-  const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
-  try {
-    const per = runner.outputShape.reduce((a, b) => a * b, 1);
-    if (ds.samples.length * per * 4 > FEATURE_CACHE_LIMIT_BYTES) {
-      log?.(`graft: trunk features of ${ds.samples.length} images would take ${((ds.samples.length * per * 4) / 1024 ** 3).toFixed(1)} GiB; training through the trunk instead`);
-      return null;
-    }
-    if (diskFile && fs.existsSync(diskFile)) {
-      const bytes = fs.readFileSync(diskFile);
-      return { values: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), shape: runner.outputShape, engine: 'disk cache' };
-    }
-    const values = new Float32Array(ds.samples.length * per);
-    let at = 0;
-    for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }).batches(0)) {
-      try {
-        const n = batch.labels.length;
-        values.set(await runner.run(batch.x.dataSync() as Float32Array, n), at * per);
-        at += n;
-      } finally {
-        batch.x.dispose();
-      }
-    }
-    if (diskFile) {
-      fs.mkdirSync(path.dirname(diskFile), { recursive: true });
-      fs.writeFileSync(`${diskFile}.tmp`, new Uint8Array(values.buffer));
-      fs.renameSync(`${diskFile}.tmp`, diskFile);
-    }
-    return { values, shape: runner.outputShape, engine: runner.engine };
-  } finally {
-    await runner.dispose();
-  }
-}
-
-/** What one stage trains on: the whole model on images, or the suffix on cached prefix outputs. */
-export interface StagePlan {
-  /** The model the loop trains (the suffix when training on features; shares layers with the full model). */
-  model: tf.LayersModel;
-  /** Its layer groups. */
-  groups: LayerGroup[];
-  /** Training batches. */
-  train: BatchSource;
-  /** Validation batches. */
-  validation?: BatchSource;
-  /** `images` or `features after <layer>`. */
-  input: string;
-  /** Frees the suffix model (never the shared weights). */
-  dispose(): void;
-}
-
-/** Chooses what a stage trains on given the current trainable flags (cached features when a prefix is frozen). */
-export async function planStageData(
-  model: tf.LayersModel,
-  meta: ModelMeta,
-  data: { train: Dataset; validation?: Dataset },
-  o: TrainOptions,
-  seed: string,
-  log: ((line: string) => void) | null,
-): Promise<StagePlan> {
-  const batchSize = o.batchSize ?? 32;
-  const groups = meta.groups;
-  const frozen = frozenPrefixGroups(model, groups);
-  const augmenting = parseAugmentation(o.augment).steps.length > 0;
-  if (frozen > 0 && !augmenting && o.featureCache !== 'off') {
-    const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
-    const prefixGroups = groups.slice(0, frozen);
-    const trainFeatures = await computeFeatures(model, prefixGroups, boundary, data.train, meta, o, log);
-    const valFeatures = trainFeatures && data.validation && (await computeFeatures(model, prefixGroups, boundary, data.validation, meta, o, log));
-    if (trainFeatures && (valFeatures || !data.validation)) {
-      const split = splitModel(model, boundary);
-      split.prefix.dispose();
-      const labels = (ds: Dataset) => Int32Array.from(ds.samples, (s) => s.label);
-      return {
-        model: split.suffix,
-        groups: groups.slice(frozen),
-        train: arraySource({ values: trainFeatures.values, shape: trainFeatures.shape, labels: labels(data.train), batchSize, seed }),
-        validation:
-          valFeatures && data.validation
-            ? arraySource({ values: valFeatures.values, shape: valFeatures.shape, labels: labels(data.validation), batchSize, shuffle: false })
-            : undefined,
-        input: `features after ${boundary} (${trainFeatures.engine})`,
-        dispose: () => split.suffix.dispose(),
-      };
-    }
-  }
-  return {
-    model,
-    groups,
-    train: datasetSource(data.train, meta, { batchSize, augment: o.augment, shuffle: true, seed }),
-    validation: data.validation && datasetSource(data.validation, meta, { batchSize, shuffle: false, seed }),
-    input: 'images',
-    dispose: () => undefined,
-  };
 }
 
 /** Runs the fine-tune recipe and writes the model folder (with history.json and training-curve.png). */

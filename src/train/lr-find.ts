@@ -7,7 +7,8 @@
 import { GraftError, finiteNumber, oneOf, positiveInt } from '../errors';
 import { openDataset } from '../data/dataset';
 import { writeSvgAsPng } from '../util/svg';
-import { TrainOptions, applyStage, buildClassifier, optimizerFrom, planStageData, resolveTrainOptions } from './fine-tune';
+import { TrainOptions, applyStage, buildClassifier, optimizerFrom, resolveTrainOptions } from './fine-tune';
+import { planStageData } from './stage-data';
 import { resolveClassWeights } from './losses';
 import { fit } from './loop';
 import { chartSvg } from './plot';
