@@ -11,6 +11,7 @@ import {
   classificationMetrics,
   confusionMatrix,
   emptyMultilabelCounts,
+  classificationReportDict,
   formatClassificationReport,
   multilabelMetrics,
   topKHits,
@@ -37,6 +38,7 @@ for t in json.load(sys.stdin):
     scores = np.array(t['scores']).reshape(len(yt), n)
     r['topk'] = [float(top_k_accuracy_score(yt, scores, k=k, labels=labels)) for k in (2, 3)] if n > 2 else None
     r['text'] = classification_report(yt, yp, labels=labels, target_names=t['names'], zero_division=zd)
+    r['dict'] = classification_report(yt, yp, labels=labels, target_names=t['names'], zero_division=zd, output_dict=True)
     mt, ms = np.array(t['mlTrue']), np.array(t['mlScores'])
     mp = (ms > 0.5).astype(int)
     r['ml'] = {avg: list(map(float, prfs(mt, mp, average=avg, zero_division=zd)[:3])) for avg in ['micro', 'macro', 'weighted', 'samples']}
@@ -66,6 +68,7 @@ const cases = Array.from({ length: trials }, (_, t) => {
 const results = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY], { input: JSON.stringify(cases), maxBuffer: 1 << 28 }).toString());
 let worst = 0;
 let tieOnly = 0;
+let dictMismatches = 0;
 
 /**
  * scikit-learn before 1.4 computes F1 as 2PR/(P+R), which lands a hair off exact halves that graft (like 1.4+,
@@ -105,6 +108,15 @@ cases.forEach((c, t) => {
     const a = ml.averages[avg];
     diff([a.precision, a.recall, a.f1], r.ml[avg]);
   }
+  // The output_dict form: same keys, same numbers.
+  const dict = classificationReportDict(m, { microIsAccuracy: new Set([...c.yTrue, ...c.yPred]).size === c.classes });
+  const keys = (o: object) => Object.keys(o).sort().join('|');
+  if (keys(dict) !== keys(r.dict)) dictMismatches++;
+  for (const [k, v] of Object.entries(dict)) {
+    const s = r.dict[k];
+    if (typeof v === 'number') diff([v], [s]);
+    else diff([v.precision, v.recall, v['f1-score'], v.support], [s.precision, s.recall, s['f1-score'], s.support]);
+  }
   // scikit-learn < 1.4 prints "accuracy" only when the labels equal the classes seen (1.4+: cover them), so the
   // row heading is matched to the installed version's rule; the numbers are what is being compared.
   const seen = new Set([...c.yTrue, ...c.yPred]).size === c.classes;
@@ -116,5 +128,5 @@ cases.forEach((c, t) => {
     if (textMismatches <= 2) process.stdout.write(`text differs in case ${t}:\n${text}\n--- scikit-learn:\n${r.text}\n`);
   }
 });
-process.stdout.write(`${trials} random cases: largest difference from scikit-learn ${worst.toExponential(2)}; classification_report text identical in ${trials - textMismatches - tieOnly}/${trials}, differing only by an exact-half F1 rounded to even (pre-1.4 scikit-learn) in ${tieOnly}\n`);
-process.exitCode = worst <= 1e-9 && textMismatches === 0 ? 0 : 1;
+process.stdout.write(`${trials} random cases: largest difference from scikit-learn ${worst.toExponential(2)}; classification_report text identical in ${trials - textMismatches - tieOnly}/${trials}, differing only by an exact-half F1 rounded to even (pre-1.4 scikit-learn) in ${tieOnly}; output_dict keys identical in ${trials - dictMismatches}/${trials}\n`);
+process.exitCode = worst <= 1e-9 && textMismatches === 0 && dictMismatches === 0 ? 0 : 1;

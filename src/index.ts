@@ -67,6 +67,7 @@ export {
   mergeReports,
   validateReport,
   formatClassificationReport,
+  classificationReportDict,
   formatReportText,
   formatReportMarkdown,
   reportHtml,

@@ -3,6 +3,7 @@ import {
   addMultilabelCounts,
   addMultilabelSample,
   binaryScores,
+  classificationReportDict,
   classificationMetrics,
   confusionMatrix,
   emptyMultilabelCounts,
@@ -199,5 +200,11 @@ describe('text report', () => {
     ].join('\n');
     expect(formatClassificationReport(m, { microIsAccuracy: m.microIsAccuracy })).toBe(expected);
     expect(formatClassificationReport(m, { microIsAccuracy: false }).split('\n')[5]).toBe('   micro avg       0.75      0.75      0.75         4');
+    // The output_dict form has scikit-learn's keys: an "accuracy" number instead of a micro row.
+    const dict = classificationReportDict(m, { microIsAccuracy: true });
+    expect(Object.keys(dict)).toEqual(['cat', 'dog', 'accuracy', 'macro avg', 'weighted avg']);
+    expect(dict.accuracy).toBe(0.75);
+    expect(dict.cat).toEqual({ precision: 1, recall: 0.5, 'f1-score': 2 / 3, support: 2 });
+    expect((dict['macro avg'] as { precision: number }).precision).toBeCloseTo(5 / 6, 12);
   });
 });

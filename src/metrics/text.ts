@@ -61,6 +61,39 @@ export function formatClassificationReport(
   return out;
 }
 
+/** One row of scikit-learn's `classification_report(output_dict=True)`. */
+export interface ReportDictRow {
+  /** Precision. */
+  precision: number;
+  /** Recall. */
+  recall: number;
+  /** F1. */
+  'f1-score': number;
+  /** Support. */
+  support: number;
+}
+
+/**
+ * The same data as scikit-learn's `classification_report(..., output_dict=True)`: one entry per class, then
+ * `accuracy` (a number) or `micro avg`, `macro avg`, `weighted avg` (and `samples avg` for multi-label), with
+ * the same keys, so the two can be compared key by key.
+ */
+export function classificationReportDict(
+  prf: PrfResult & { averages: PrfResult['averages'] & { samples?: AverageScores } },
+  options: { microIsAccuracy?: boolean } = {},
+): Record<string, ReportDictRow | number> {
+  const row = (s: Omit<ClassScores, 'label'>): ReportDictRow => ({ precision: s.precision, recall: s.recall, 'f1-score': s.f1, support: s.support });
+  const out: Record<string, ReportDictRow | number> = {};
+  for (const c of prf.classes) out[c.label] = row(c);
+  const { micro, macro, weighted, samples } = prf.averages;
+  if (options.microIsAccuracy) out.accuracy = micro.f1;
+  else out['micro avg'] = row(micro);
+  out['macro avg'] = row(macro);
+  out['weighted avg'] = row(weighted);
+  if (samples) out['samples avg'] = row(samples);
+  return out;
+}
+
 /** The confusion matrix as aligned text, rows true and columns predicted. */
 export function formatConfusionText(labels: string[], matrix: number[][]): string {
   const cell = Math.max(...labels.map((l) => l.length), ...matrix.flat().map((v) => String(v).length), 4);
