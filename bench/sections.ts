@@ -2,6 +2,7 @@ import { trainSpeedSection } from './train-speed';
 import { augmentSection } from './augment';
 import { onnxSection } from './onnx';
 import { evaluateSection } from './evaluate';
+import { modelsSection } from './models';
 
 /** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
 export interface BenchSection {
@@ -12,4 +13,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [trainSpeedSection, augmentSection, evaluateSection, onnxSection];
+export const SECTIONS: BenchSection[] = [trainSpeedSection, augmentSection, evaluateSection, onnxSection, modelsSection];
