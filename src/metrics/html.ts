@@ -35,7 +35,8 @@ export function confusionSvg(cm: ConfusionMatrix, options: { title?: string } = 
   const labelSpace = Math.round(longest * 7 + 16);
   const top = 40 + labelSpace;
   const left = 30 + labelSpace;
-  const width = left + n * cell + 20;
+  // Wide enough for the title even with two or three classes.
+  const width = Math.max(left + n * cell + 20, 460);
   const height = top + n * cell + 40;
   const rowSums = cm.matrix.map((r) => r.reduce((a, b) => a + b, 0));
   const fontSize = Math.max(7, Math.min(14, Math.floor(cell / 3)));
