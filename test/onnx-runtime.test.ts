@@ -9,7 +9,7 @@ import { saveModelFolder } from '../src/io/model-folder';
 import { GraftMetaInit } from '../src/io/graft-json';
 import { createTfjsPredictor } from '../src/engine/predictor';
 import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/onnx/runtime';
-import { createOnnxPrefixRunner } from '../src/onnx/prefix';
+import { createOnnxModelRunner, createOnnxPrefixRunner } from '../src/onnx/prefix';
 import { GraftError } from '../src/errors';
 import { splitModel } from '../src/train/split';
 import { convZoo, randomizeWeights, relativeError } from './helpers/onnx-models';
@@ -104,6 +104,12 @@ describe('onnxruntime engine', () => {
     const again = await createOnnxPrefixRunner(model, 'block_relu', { threads: 1 });
     expect(relativeError(await again.run(x.dataSync() as Float32Array, 3), expected)).toBeLessThan(1e-4);
     await again.dispose();
+    // The whole model on onnxruntime (what feature extraction uses) gives tfjs's outputs too.
+    const whole = await createOnnxModelRunner(model, { threads: 1 });
+    expect(whole.outputShape).toEqual([4]);
+    const probs = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+    expect(relativeError(await whole.run(x.dataSync() as Float32Array, 3), probs)).toBeLessThan(1e-4);
+    await whole.dispose();
     x.dispose();
     model.dispose();
   });

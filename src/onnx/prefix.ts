@@ -35,6 +35,18 @@ export async function createOnnxPrefixRunner(model: tf.LayersModel, boundaryLaye
   } finally {
     split.dispose();
   }
+  return openRunner(exported, options);
+}
+
+/**
+ * Any single-input, single-output tfjs model (a feature extractor, a whole classifier) exported and opened on
+ * onnxruntime, with the runner shape of the prefix engines. Weights are read now.
+ */
+export async function createOnnxModelRunner(model: tf.LayersModel, options: OnnxPrefixOptions = {}): Promise<OnnxPrefixRunner> {
+  return openRunner(await exportOnnx(model), options);
+}
+
+async function openRunner(exported: OnnxExport, options: OnnxPrefixOptions): Promise<OnnxPrefixRunner> {
   const { bytes, inputs, outputs } = exported;
   const { session, engine } = await createOnnxSession(bytes, options);
   const inputShape = inputs[0].shape.slice(1) as number[];
