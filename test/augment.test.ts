@@ -118,6 +118,10 @@ describe('each augmentation step does what it says', () => {
       const m = chromaMatrix(s, h, false);
       for (const row of m) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
     }
+    // contrast pulls towards the mean grey of the brightened image after each channel is clamped, as torchvision does
+    const clipped = Uint8Array.from([200, 50, 0, 200, 50, 0]);
+    applyColour(clipped, 3, { brightness: 2, contrast: 0 });
+    expect(Array.from(clipped)).toEqual(new Array(6).fill(Math.round(0.299 * 255 + 0.587 * 100)));
     const one = Uint8Array.from([10, 100, 200, 250]);
     applyColour(one, 1, { brightness: 2, saturation: 0, hue: 90 });
     expect(Array.from(one)).toEqual([20, 200, 255, 255]);

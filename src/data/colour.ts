@@ -76,15 +76,20 @@ export function colourTransform(pixels: Uint8Array, channels: number, plan: Colo
   const n = pixels.length;
   const b = plan.brightness ?? 1;
   const c = plan.contrast ?? 1;
-  // Contrast blends with the mean grey of the brightened image, so that mean is taken first.
+  // Contrast blends with the mean grey of the brightened (and clamped) image. Per-channel byte histograms give that
+  // mean exactly for any brightness, with one counting pass.
   let mean = 0;
   if (c !== 1) {
-    let sum = 0;
-    for (let i = 0; i < n; i += channels) {
-      const g = channels === 3 ? LUMA[0] * pixels[i] + LUMA[1] * pixels[i + 1] + LUMA[2] * pixels[i + 2] : pixels[i];
-      sum += Math.min(255, b * g);
+    const hist = Array.from({ length: channels }, () => new Int32Array(256));
+    for (let k = 0; k < channels; k++) {
+      const h = hist[k];
+      for (let i = k; i < n; i += channels) h[pixels[i]]++;
     }
-    mean = sum / (n / channels);
+    const weights = channels === 3 ? LUMA : [1];
+    for (let k = 0; k < channels; k++) {
+      for (let x = 0; x < 256; x++) mean += weights[k] * hist[k][x] * Math.min(255, b * x);
+    }
+    mean /= n / channels;
   }
   // Brightness then contrast, each clamped, is a function of one byte: a 256-entry table.
   const table = new Float64Array(256);
