@@ -129,7 +129,8 @@ export async function exportOnnx(source: tf.LayersModel | tf.io.ModelArtifacts, 
   for (const layer of layers) {
     const spec: LayerSpec = { name: layer.name!, className: layer.class_name, config: layer.config };
     if (layer.class_name === 'InputLayer') {
-      const shape = (layer.config.batch_input_shape as Array<number | null>).slice(1);
+      // tfjs and Keras 2 write batch_input_shape; Keras 3 writes batch_shape.
+      const shape = ((layer.config.batch_input_shape ?? layer.config.batch_shape) as Array<number | null>).slice(1);
       if (shape.some((d) => d === null)) {
         throw new GraftError(`input "${spec.name}" has an unknown size (${JSON.stringify(shape)}); ONNX export needs a fixed input shape: build the model with one.`);
       }
