@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { LayerGroup } from '../io/graft-json';
+import { LayerSummary, ModelSummary, summarizeModel } from '../models/summary';
 
 /** Which layers an operation applies to; every field given adds layers (a union). */
 export interface LayerSelection {
@@ -148,63 +149,26 @@ export function isInInferenceMode(layer: tf.layers.Layer): boolean {
   return Boolean((layer as unknown as Record<symbol, unknown>)[INFERENCE_MODE]);
 }
 
-/** One layer's row in `describeTrainable`. */
-export interface LayerTrainability {
-  /** Layer name. */
-  name: string;
-  /** tfjs class name. */
-  className: string;
-  /** Whether the layer's weights train. */
-  trainable: boolean;
-  /** Parameter count (all weights, including BN moving statistics). */
-  params: number;
-  /** Parameters that train. */
-  trainableParams: number;
-  /** For BN layers: whether they normalise with moving statistics during training. */
+/** One layer's row in `describeTrainable`: the summary row, and for BN layers whether training leaves them alone. */
+export interface LayerTrainability extends LayerSummary {
+  /** For BN layers: whether they normalise with moving statistics during training (frozen). */
   inferenceMode?: boolean;
 }
 
 /** Frozen / trainable state of a whole model, for `graft summary` and progress lines. */
-export interface TrainabilityReport {
+export interface TrainabilityReport extends ModelSummary {
   /** One row per top-level layer, in model order. */
   layers: LayerTrainability[];
-  /** All parameters. */
-  totalParams: number;
-  /** Parameters that train. */
-  trainableParams: number;
-  /** Parameters that do not (frozen weights, BN moving statistics). */
-  nonTrainableParams: number;
 }
 
-const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
-
-/** Describes which layers are frozen and how many parameters train. */
-export function describeTrainable(model: tf.LayersModel): TrainabilityReport {
-  const layers = model.layers.map((l): LayerTrainability => {
-    const row: LayerTrainability = {
-      name: l.name,
-      className: l.getClassName(),
-      trainable: l.trainable,
-      params: count(l.weights),
-      trainableParams: count(l.trainableWeights),
-    };
-    if (row.className === BN_CLASS) row.inferenceMode = !l.trainable;
-    return row;
-  });
-  const trainableParams = count(model.trainableWeights);
-  const totalParams = count(model.weights);
-  return { layers, totalParams, trainableParams, nonTrainableParams: totalParams - trainableParams };
+/** `summarizeModel` plus which BN layers are frozen (they normalise with moving statistics while training). */
+export function describeTrainable(model: tf.LayersModel, groups: LayerGroup[] = []): TrainabilityReport {
+  const summary = summarizeModel(model, groups);
+  const layers = summary.layers.map((row): LayerTrainability => (row.className === BN_CLASS ? { ...row, inferenceMode: !row.trainable } : row));
+  return { ...summary, layers };
 }
 
-/** Formats `describeTrainable` as a text table (layer, class, state, params). */
-export function formatTrainable(report: TrainabilityReport): string {
-  const rows = report.layers.map((l) => [l.name, l.className, l.trainable ? 'trainable' : l.inferenceMode ? 'frozen (bn inference)' : 'frozen', String(l.params)]);
-  const head = ['layer', 'class', 'state', 'params'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-  return [
-    line(head),
-    ...rows.map(line),
-    `total params ${report.totalParams}, trainable ${report.trainableParams}, non-trainable ${report.nonTrainableParams}`,
-  ].join('\n');
+/** The state word `graft summary` shows for a layer. */
+export function trainabilityLabel(row: LayerTrainability): string {
+  return row.trainable ? 'yes' : row.inferenceMode ? 'no (BN uses moving stats)' : 'no';
 }

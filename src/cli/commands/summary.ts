@@ -6,15 +6,15 @@ import { loadModelFolder } from '../../io/model-folder';
 import { constructModel, defaultInputShape } from '../../models/build';
 import { isModelFolder } from '../../models/classifier';
 import { architectureNames, getArchitecture } from '../../models/registry';
-import { ModelSummary, summarizeModel } from '../../models/summary';
+import { TrainabilityReport, describeTrainable, trainabilityLabel } from '../../train/freeze';
 import { useBackend } from '../common';
 import { formatCount, textTable } from './models';
 
 /** Formats a summary the way Keras's `model.summary()` reads, plus trainable flags and groups. */
-export function formatSummary(title: string, s: ModelSummary): string {
+export function formatSummary(title: string, s: TrainabilityReport): string {
   const table = textTable(
     ['layer (type)', 'output shape', 'params', 'trainable', 'group'],
-    s.layers.map((l) => [`${l.name} (${l.className})`, `(${['None', ...l.outputShape].join(', ')})`, formatCount(l.params), l.trainable ? 'yes' : 'no', l.group ?? '-']),
+    s.layers.map((l) => [`${l.name} (${l.className})`, `(${['None', ...l.outputShape].join(', ')})`, formatCount(l.params), trainabilityLabel(l), l.group ?? '-']),
     [2],
   );
   const groups = new Map<string, { layers: number; params: number }>();
@@ -58,7 +58,7 @@ export function summaryCommand(): Command {
         ({ model, meta } = constructModel({ arch: spec.name, includeTop: opts.top, inputShape: [s, s, channels] }, { initializer: 'zeros' }));
       }
       try {
-        const summary = summarizeModel(model, meta.groups);
+        const summary = describeTrainable(model, meta.groups);
         const title = `${folder ? `model folder ${target}` : target}: ${meta.architecture}, input ${meta.inputShape.join('x')}, preprocessing ${meta.preprocessing}${folder ? `, ${meta.classNames.length} classes` : opts.top ? '' : ', no top'}`;
         process.stdout.write(
           opts.json
