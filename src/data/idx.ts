@@ -72,7 +72,7 @@ export function findIdxPair(dir: string, split: 'train' | 'test'): IdxPair {
   return { images: pick('images', 3), labels: pick('labels', 1) };
 }
 
-/** Source string of one image inside an IDX images file; `decodeSource` understands it. */
+/** Source string of one image inside an IDX images file; `readSource` in image.ts understands it. */
 export function idxSource(imagesFile: string, index: number): string {
   return `idx:${path.resolve(imagesFile)}#${index}`;
 }

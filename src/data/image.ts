@@ -27,7 +27,7 @@ export interface RawImage {
 export type ImageInput = Buffer | RawImage;
 
 /** How the image is fitted to the output size (sharp's fit modes). */
-export const FIT_MODES = ['fill', 'cover', 'contain', 'inside', 'outside'] as const;
+export const FIT_MODES = ['fill', 'cover', 'contain'] as const;
 /** `fill` squashes (Keras' default), `cover` crops the overflow, `contain` letterboxes with the fill colour. */
 export type FitMode = (typeof FIT_MODES)[number];
 
