@@ -12,6 +12,7 @@ import { exportModelFolderOnnx, exportOnnx } from '../src/onnx/export';
 import { spatialPads } from '../src/onnx/layers';
 import { createOnnxSession, runSession } from '../src/onnx/runtime';
 import { GraftError } from '../src/errors';
+import { main } from '../src/cli/main';
 import { convZoo, flattenHead, randomizeWeights, relativeError, sequentialFeatures } from './helpers/onnx-models';
 import { tmpDir } from './helpers/tmp';
 
@@ -123,5 +124,35 @@ describe('ONNX export', () => {
     await session.release();
     x.dispose();
     model.dispose();
+  });
+
+  test('graft export --onnx writes the file, --verify compares with tfjs, and a missing folder is one line', async () => {
+    const model = convZoo();
+    randomizeWeights(model, 6);
+    const dir = path.join(root, 'cli');
+    await saveModelFolder(dir, model, { architecture: 'custom', inputShape: [13, 11, 3], preprocessing: 'none', classNames: ['a', 'b', 'c', 'd'], outputActivation: 'softmax', groups: [] });
+    model.dispose();
+    const run = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const out = jest.spyOn(process.stdout, 'write').mockImplementation((c) => ((stdout += String(c)), true));
+      const err = jest.spyOn(process.stderr, 'write').mockImplementation((c) => ((stderr += String(c)), true));
+      try {
+        return { code: await main(['node', 'graft', '--backend', 'wasm', ...args]), stdout, stderr };
+      } finally {
+        out.mockRestore();
+        err.mockRestore();
+      }
+    };
+    const file = path.join(root, 'cli.onnx');
+    const ok = await run('export', '--onnx', dir, '--out', file, '--verify', '3');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^wrote .*cli\.onnx \([\d.]+ MiB, opset 17, 3 BatchNormalization folded\)\ninput "image" \[batch, 13, 11, 3\] NHWC float32, preprocessed as "none"; output "predictions" \[batch, 4\]\n/);
+    const err = Number(/max relative error ([\d.e+-]+)/.exec(ok.stdout)![1]);
+    expect(err).toBeLessThan(1e-4);
+    expect(fs.statSync(file).size).toBeGreaterThan(1000);
+    const missing = await run('export', '--onnx', path.join(root, 'nope'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^graft: model folder .*nope does not exist; pass the folder graft train or graft import-keras wrote\.\n$/);
   });
 });
