@@ -138,6 +138,9 @@ export async function resolveWeightsFile(weights: string, o: ResolveWeightsOptio
     return fetchCached({ url, md5, onProgress: o.onProgress });
   }
   if (/^https?:\/\//.test(weights)) return fetchCached({ url: weights, onProgress: o.onProgress });
+  if (fs.existsSync(weights) && fs.statSync(weights).isDirectory()) {
+    throw new GraftError(`weights ${weights} is a folder without graft.json; pass a graft model folder (one graft saved), a Keras .h5 file, imagenet or none.`);
+  }
   if (!fs.existsSync(weights)) {
     throw new GraftError(`weights must be imagenet, a Keras .h5 file or URL, or none; received ${JSON.stringify(weights)}, which is not an existing file.`);
   }

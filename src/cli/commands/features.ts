@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { GraftError, oneOf, positiveInt } from '../../errors';
@@ -32,7 +33,10 @@ export function featuresCommand(): Command {
       const batchSize = positiveInt('--batch-size', opts.batchSize);
       const weights = opts.weights === 'none' ? null : opts.weights;
       const folder = isModelFolder(weights);
-      if (!folder && opts.arch === undefined) throw new GraftError('--arch is required unless --weights is a graft model folder.');
+      if (!folder && opts.arch === undefined) {
+        const dir = weights !== null && fs.existsSync(weights) && fs.statSync(weights).isDirectory();
+        throw new GraftError(dir ? `--weights ${weights} is a folder without graft.json, not a graft model folder; pass one graft saved, or --arch with a Keras .h5 file.` : '--arch is required unless --weights is a graft model folder.');
+      }
       if (folder && opts.inputSize !== undefined) throw new GraftError('--input-size does not apply to a model folder, whose trunk keeps its input size; drop it.');
       let inputShape: number[] | undefined;
       if (opts.inputSize !== undefined) {
@@ -42,6 +46,7 @@ export function featuresCommand(): Command {
       await useBackend(cmd);
       const quiet = globals(cmd).quiet || !process.stderr.isTTY;
       const bar = quiet ? undefined : new SingleBar({ format: 'graft: {task} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true });
+      let downloading = false;
       const extractor = await createFeatureExtractor({
         arch: opts.arch,
         weights,
@@ -49,12 +54,13 @@ export function featuresCommand(): Command {
         pooling: opts.pooling as 'avg',
         onProgress: bar
           ? (received, total) => {
-              if (!bar.getTotal()) bar.start(total ?? 0, 0, { task: 'downloading weights' });
+              if (!downloading) bar.start(total ?? 0, 0, { task: 'downloading weights (bytes)' });
+              downloading = true;
               bar.update(received);
             }
           : undefined,
       });
-      bar?.stop();
+      if (downloading) bar?.stop();
       try {
         const { files, features } = await extractFeatures(extractor, images, {
           batchSize,
