@@ -6,7 +6,7 @@ import { initBackend } from '../src/backend';
 import { CLASSES, META, pngFolder, saveColourModel } from './helpers/eval-fixtures';
 import { saveModelFolder } from '../src/io/model-folder';
 import { ENGINES, EngineFactory, createPredictor } from '../src/engine';
-import { alignClasses, classScores, evaluate, mergeReportFiles, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
+import { alignClasses, classScores, evaluate, mergeReportFiles, predictionsToCsv, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
 import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
 import { GraftError } from '../src/errors';
 import { tmpDir } from './helpers/tmp';
@@ -134,6 +134,9 @@ describe('evaluate, predict and reports on a tiny model', () => {
     });
     expect(r.multilabel!.averages.samples.support).toBe(21);
     expect(new Set(ml.predicted).size).toBeGreaterThan(1); // the threshold is not trivially all or nothing
+    // predict lists every label above the threshold for such heads, in the CSV too.
+    scores.forEach((p) => expect(p.labels).toEqual(CLASSES.filter((c) => p.top.find((t) => t.label === c)!.score > 0.5)));
+    expect(predictionsToCsv(scores.slice(0, 1)).split('\n')[0]).toBe('path,prediction,confidence,top_k,labels');
   });
 
   test('TTA flip averages the original and mirrored views', async () => {

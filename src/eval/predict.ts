@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GraftError, positiveInt, rejectUnknownKeys } from '../errors';
+import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
 import { preprocessPixels } from '../models/preprocess';
 import { IMAGE_EXTENSIONS } from '../data/dataset';
@@ -25,6 +25,8 @@ export interface Prediction {
   confidence: number;
   /** The k best classes with scores, best first. */
   top: { label: string; score: number }[];
+  /** Sigmoid (multi-label) heads with more than two classes: every class scored above the threshold. */
+  labels?: string[];
 }
 
 /** Options for `predict`. */
@@ -39,6 +41,8 @@ export interface PredictOptions {
   tta?: TtaMode | boolean;
   /** Images per forward pass (default 32). */
   batchSize?: number;
+  /** Sigmoid (multi-label) heads: a label applies when its score is above this (default 0.5). */
+  threshold?: number;
   /** Engine (`auto`, `onnx`, `tfjs`). */
   engine?: string;
   /** Threads the engine may use. */
@@ -49,7 +53,7 @@ export interface PredictOptions {
   predictor?: Predictor;
 }
 
-const PREDICT_KEYS = ['model', 'inputs', 'topK', 'tta', 'batchSize', 'engine', 'threads', 'log', 'predictor'];
+const PREDICT_KEYS = ['model', 'inputs', 'topK', 'tta', 'batchSize', 'threshold', 'engine', 'threads', 'log', 'predictor'];
 
 /** Expands files and folders into a sorted list of image files; a missing path or an empty folder is an error. */
 export function listImageFiles(inputs: readonly string[]): string[] {
@@ -84,6 +88,8 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
   const topK = Math.min(classes, positiveInt('topK', options.topK ?? Math.min(5, classes)));
   const batchSize = positiveInt('batchSize', options.batchSize ?? 32);
   const tta = ttaMode(options.tta);
+  const threshold = options.threshold === undefined ? 0.5 : finiteNumber('threshold', options.threshold, { min: 0, max: 1 });
+  const multilabel = meta.outputActivation === 'sigmoid' && classes > 2;
   const files = listImageFiles(options.inputs);
   const [h, w, c] = meta.inputShape;
   const size = h * w * c;
@@ -104,6 +110,7 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
           prediction: meta.classNames[best],
           confidence: scores[offset + best],
           top: topClasses(scores, offset, classes, topK).map((j) => ({ label: meta.classNames[j], score: scores[offset + j] })),
+          ...(multilabel ? { labels: meta.classNames.filter((_, j) => scores[offset + j] > threshold) } : {}),
         });
       });
     }
@@ -113,8 +120,14 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
   return results;
 }
 
-/** Predictions as CSV: `path,prediction,confidence,top_k` (`top_k` as `name:score;...`, best first). */
+/**
+ * Predictions as CSV: `path,prediction,confidence,top_k` (`top_k` as `name:score;...`, best first), plus `labels`
+ * (`a;b`, the classes above the threshold) for multi-label heads.
+ */
 export function predictionsToCsv(results: readonly Prediction[]): string {
-  const rows = results.map((r) => [r.source, r.prediction, r.confidence.toFixed(6), formatTopK(r.top)].map(csvField).join(','));
-  return ['path,prediction,confidence,top_k', ...rows].join('\n') + '\n';
+  const multilabel = results.some((r) => r.labels);
+  const rows = results.map((r) =>
+    [r.source, r.prediction, r.confidence.toFixed(6), formatTopK(r.top), ...(multilabel ? [(r.labels ?? []).join(';')] : [])].map(csvField).join(','),
+  );
+  return [`path,prediction,confidence,top_k${multilabel ? ',labels' : ''}`, ...rows].join('\n') + '\n';
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { oneOf, positiveInt } from '../../errors';
+import { finiteNumber, oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { ENGINE_CHOICES } from '../../engine';
 import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
@@ -13,6 +13,7 @@ interface PredictCliOptions {
   format: string;
   out?: string;
   batchSize: string;
+  threshold: string;
   engine: string;
   threads?: string;
 }
@@ -29,6 +30,7 @@ export function predictCommand(): Command {
     .option('--format <f>', 'output format: csv or json', 'csv')
     .option('--out <file>', 'write to this file instead of stdout')
     .option('--batch-size <n>', 'images per forward pass', '32')
+    .option('--threshold <t>', 'sigmoid (multi-label) models: list every class scored above t', '0.5')
     .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
     .option('--threads <n>', 'threads the engine may use (default: every core)')
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
@@ -40,6 +42,7 @@ export function predictCommand(): Command {
         topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
         tta: ttaFromFlags(opts),
         batchSize: positiveInt('--batch-size', opts.batchSize),
+        threshold: finiteNumber('--threshold', opts.threshold, { min: 0, max: 1 }),
         engine: opts.engine,
         threads: opts.threads === undefined ? undefined : positiveInt('--threads', opts.threads),
         log: globals(cmd).quiet ? null : undefined,
