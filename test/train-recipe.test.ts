@@ -24,6 +24,7 @@ describe('the fine-tune recipe', () => {
       ['unfreeze-1', 2, 1, 0.005, 100],
       ['unfreeze-2', 2, 2, 0.005, 100],
     ]);
+    expect(planStages({ data: 'd', out: 'o', fineTuneLr: 0.02, unfreeze: 1 }, groups, true)[1]).toMatchObject({ name: 'unfreeze-1', train: 1, lr: 0.02 });
     expect(planStages({ data: 'd', out: 'o', epochs: 5, headEpochs: 2 }, groups, false)).toEqual([{ name: 'scratch', epochs: 5, train: 'all', lr: 1e-3 }]);
     const explicit = [{ name: 'warm', epochs: 1, train: 'head' as const, lr: 0.1, schedule: 'cosine' }];
     expect(planStages({ data: 'd', out: 'o', stages: explicit }, groups, true)).toEqual(explicit);

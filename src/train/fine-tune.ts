@@ -82,6 +82,8 @@ export interface TrainOptions {
   gradual?: boolean;
   /** Learning rate of the head stage (default 1e-3); the unfrozen stages use half of it (fastai). */
   lr?: number;
+  /** Head learning rate of the unfrozen stages (default lr / 2, as fastai's fine_tune). */
+  fineTuneLr?: number;
   /** Discriminative multiplier for the unfrozen stages (default 10: the first group trains 10x slower than the head). */
   lrMult?: number;
   /** Explicit rate per group name for the unfrozen stages. */
@@ -143,7 +145,7 @@ export interface TrainOptions {
 /** Options a `--config` JSON file may set (everything but the programmatic hooks). */
 export const TRAIN_CONFIG_KEYS = [
   'data', 'val', 'valSplit', 'arch', 'weights', 'inputSize', 'inputShape', 'head', 'simpleCnn', 'out', 'epochs', 'headEpochs',
-  'unfreeze', 'gradual', 'lr', 'lrMult', 'groupLr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmup',
+  'unfreeze', 'gradual', 'lr', 'fineTuneLr', 'lrMult', 'groupLr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmup',
   'augment', 'batchSize', 'seed', 'labelSmoothing', 'classWeights', 'clipNorm', 'earlyStopping', 'reduceOnPlateau', 'monitor',
   'saveBest', 'trainBn', 'resume', 'featureCache', 'prefixEngine', 'threads', 'stages', 'progress',
 ] as const;
@@ -186,7 +188,7 @@ export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: bo
     } else {
       const headEpochs = o.headEpochs ?? 1;
       if (headEpochs > 0) stages.push({ name: 'head', epochs: headEpochs, train: 'head', lr });
-      const fine = { lr: lr / 2, lrMult: o.lrMult ?? 10, groupLr: o.groupLr };
+      const fine = { lr: o.fineTuneLr ?? lr / 2, lrMult: o.lrMult ?? 10, groupLr: o.groupLr };
       const unfreeze = o.unfreeze ?? 'all';
       if (epochs > 0 && o.gradual) {
         if (unfreeze === 'all') throw new GraftError('gradual unfreezing needs a number of groups: pass --unfreeze K with --gradual.');
@@ -244,6 +246,7 @@ export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
   };
   num('valSplit', { min: 0, max: 0.99 });
   num('lr', { min: 0 });
+  num('fineTuneLr', { min: 0 });
   num('lrMult', { min: 1 });
   num('labelSmoothing', { min: 0, max: 0.99 });
   num('clipNorm', { min: 0 });

@@ -23,6 +23,7 @@ interface TrainCliOptions {
   unfreeze?: string;
   gradual?: boolean;
   lr?: string;
+  fineTuneLr?: string;
   lrMult?: string;
   groupLr?: string;
   optimizer?: string;
@@ -89,6 +90,7 @@ export function trainOptionsFromCli(opts: TrainCliOptions): TrainOptions {
     unfreeze: opts.unfreeze,
     gradual: opts.gradual,
     lr: opts.lr,
+    fineTuneLr: opts.fineTuneLr,
     lrMult: opts.lrMult,
     groupLr: opts.groupLr === undefined ? undefined : parseNamedNumbers('--group-lr', opts.groupLr),
     optimizer: opts.optimizer,
@@ -162,6 +164,7 @@ export function trainCommand(): Command {
     .option('--unfreeze <all|K>', 'after the head stage unfreeze every group or the top K trunk groups (default all)')
     .option('--gradual', 'unfreeze one more group per stage up to --unfreeze K')
     .option('--lr <rate>', 'head-stage learning rate; unfrozen stages use half (default 1e-3)')
+    .option('--fine-tune-lr <rate>', 'head rate of the unfrozen stages (default --lr / 2, as fastai)')
     .option('--lr-mult <x>', 'discriminative rates: the first group trains x times slower than the head (default 10)')
     .option('--group-lr <name=rate,...>', 'explicit learning rate per group for the unfrozen stages')
     .option('--optimizer <name>', `optimiser (${OPTIMIZERS.join('|')}; default adam)`)
