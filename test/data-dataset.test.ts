@@ -52,6 +52,10 @@ describe('openDataset', () => {
     expect(ds.skipped).toHaveLength(1);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/skipped 1 unusable .*gone\.png \(file listed in the manifest does not exist\)/);
+    fs.writeFileSync(path.join(dir, 'other-header.csv'), 'filename,class\nimgs/a.png,dark\nimgs/b.png,light\n');
+    const other = await openDataset(path.join(dir, 'other-header.csv'), { log: null });
+    expect(other.classNames).toEqual(['dark', 'light']);
+    expect(other.skipped).toEqual([]);
     fs.writeFileSync(path.join(dir, 'bad.csv'), 'imgs/a.png,dark\nimgs/b.png\n');
     await expect(openDataset(path.join(dir, 'bad.csv'))).rejects.toThrow(/row 2 is "imgs\/b.png"; every row needs path,label/);
   });
@@ -116,7 +120,9 @@ describe('odd and broken files', () => {
     const before = snapshot(dir);
     const logs: string[] = [];
     const ds = await openDataset(dir, { log: (l) => logs.push(l) });
-    expect(ds.classNames).toEqual(['bad', 'empty', 'good']);
+    // the empty class folder is reported and is not a class; labels are renumbered to match
+    expect(ds.classNames).toEqual(['bad', 'good']);
+    expect(ds.samples.find((s) => s.source.endsWith('plain.png'))!.label).toBe(1);
     expect(ds.samples.map((s) => path.basename(s.source)).sort()).toEqual(['cmyk.jpg', 'deep16.png', 'exif6.jpg', 'plain.png', 'rgba.png']);
     expect(ds.skipped.map((s) => path.basename(s.source)).sort()).toEqual(['corrupt.jpg', 'empty', 'notes.png']);
     expect(ds.skipped.find((s) => s.source.endsWith('empty'))!.reason).toBe('empty class folder');

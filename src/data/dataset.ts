@@ -151,8 +151,14 @@ async function openCsv(file: string, fixed?: string[]): Promise<Dataset> {
   } catch (err) {
     throw new GraftError(`cannot parse CSV manifest ${file}: ${firstLine(err)}; expected lines of path,label.`, { cause: err });
   }
-  if (rows.length && rows[0][0]?.toLowerCase() === 'path' && rows[0][1]?.toLowerCase() === 'label') rows = rows.slice(1);
   const dir = path.dirname(file);
+  // A first row naming columns (path,label or e.g. filename,class) is a header: it does not name an image file.
+  const first = rows[0];
+  const isHeader =
+    first &&
+    ((first[0]?.toLowerCase() === 'path' && first[1]?.toLowerCase() === 'label') ||
+      (!IMAGE_EXTENSIONS.includes(path.extname(first[0] ?? '').toLowerCase()) && !fs.existsSync(path.resolve(dir, first[0] ?? ''))));
+  if (isHeader) rows = rows.slice(1);
   const bad = rows.findIndex((r) => r.length < 2 || !r[0] || !r[1]);
   if (bad >= 0) {
     throw new GraftError(`CSV manifest ${file} row ${bad + 1} is ${JSON.stringify(rows[bad].join(','))}; every row needs path,label.`);
@@ -224,6 +230,14 @@ function finishChecks(ds: Dataset, options: OpenDatasetOptions): void {
     log?.(`graft: warning: skipped ${ds.skipped.length} unusable files or folders in ${ds.root}: ${shown}`);
   }
   const used = new Set(ds.samples.map((s) => s.label));
+  if (!options.classNames && used.size < ds.classNames.length) {
+    // A class whose folder is empty (or whose files all failed) is not a class of this dataset: drop it and
+    // renumber, rather than train an output that can never be right. With fixed classes the order is the contract.
+    const kept = ds.classNames.filter((_, l) => used.has(l));
+    const relabel = new Map([...used].map((l) => [l, kept.indexOf(ds.classNames[l])]));
+    ds.samples = ds.samples.map((s) => ({ ...s, label: relabel.get(s.label)! }));
+    ds.classNames = kept;
+  }
   if (used.size < 2) {
     throw new GraftError(
       `dataset ${ds.root} has ${used.size} class${used.size === 1 ? '' : 'es'} with images (${[...used].map((l) => ds.classNames[l]).join(', ') || 'none'}); a classifier needs at least two.`,
