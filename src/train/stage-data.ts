@@ -60,7 +60,15 @@ function frozenPrefixGroups(model: tf.LayersModel, groups: LayerGroup[]): number
 function featureKey(model: tf.LayersModel, groups: LayerGroup[], boundary: string, meta: ModelMeta, ds: Dataset): string {
   const hash = crypto.createHash('sha256');
   hash.update(JSON.stringify({ boundary, inputShape: meta.inputShape, preprocessing: meta.preprocessing, classNames: ds.classNames }));
-  for (const g of groups) for (const name of g.layers) for (const w of model.getLayer(name).weights) hash.update(new Uint8Array(w.read().dataSync().buffer));
+  for (const g of groups) {
+    for (const name of g.layers) {
+      for (const w of model.getLayer(name).weights) {
+        const values = w.read().dataSync();
+        // A view: the backend may hand out part of a larger buffer.
+        hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      }
+    }
+  }
   const seen = new Set<string>();
   for (const s of ds.samples) {
     hash.update(`${s.source}\0${s.label}\0`);
