@@ -19,9 +19,11 @@ function blue(t: number): string {
   return `rgb(${c.join(',')})`;
 }
 
-/** Shortens long class names for axis labels. */
+/** Shortens long class names for axis labels, keeping both ends (names often differ only at the end). */
 function clip(label: string, max: number): string {
-  return label.length > max ? label.slice(0, max - 1) + '…' : label;
+  if (label.length <= max) return label;
+  const head = Math.ceil((max - 1) / 2);
+  return label.slice(0, head) + '…' + label.slice(label.length - (max - 1 - head));
 }
 
 /**
@@ -40,6 +42,9 @@ export function confusionSvg(cm: ConfusionMatrix, options: { title?: string } = 
   const height = top + n * cell + 40;
   const rowSums = cm.matrix.map((r) => r.reduce((a, b) => a + b, 0));
   const fontSize = Math.max(7, Math.min(14, Math.floor(cell / 3)));
+  // Axis labels: never taller than a cell; narrow cells get vertical column labels so neighbours do not overlap.
+  const axisFont = Math.max(7, Math.min(12, cell - 2));
+  const angle = cell < 20 ? -90 : -60;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
@@ -47,7 +52,7 @@ export function confusionSvg(cm: ConfusionMatrix, options: { title?: string } = 
   ];
   cm.matrix.forEach((row, t) => {
     const y = top + t * cell;
-    out.push(`<text x="${left - 6}" y="${y + cell / 2 + 4}" font-size="${Math.min(12, fontSize + 2)}" text-anchor="end">${escapeXml(clip(cm.labels[t], 18))}</text>`);
+    out.push(`<text x="${left - 6}" y="${y + cell / 2 + axisFont / 3}" font-size="${axisFont}" text-anchor="end">${escapeXml(clip(cm.labels[t], 18))}</text>`);
     row.forEach((v, p) => {
       const x = left + p * cell;
       const share = rowSums[t] ? v / rowSums[t] : 0;
@@ -59,7 +64,7 @@ export function confusionSvg(cm: ConfusionMatrix, options: { title?: string } = 
   });
   cm.labels.forEach((l, p) => {
     const x = left + p * cell + cell / 2;
-    out.push(`<text transform="translate(${x + 4},${top - 6}) rotate(-60)" font-size="${Math.min(12, fontSize + 2)}">${escapeXml(clip(l, 18))}</text>`);
+    out.push(`<text transform="translate(${x + axisFont / 3},${top - 6}) rotate(${angle})" font-size="${axisFont}">${escapeXml(clip(l, 18))}</text>`);
   });
   out.push(`<text x="${left + (n * cell) / 2}" y="${height - 12}" font-size="13" text-anchor="middle">predicted</text>`);
   out.push(`<text transform="translate(16,${top + (n * cell) / 2}) rotate(-90)" font-size="13" text-anchor="middle">true</text>`);
