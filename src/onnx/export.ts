@@ -31,6 +31,8 @@ export interface OnnxExport {
   outputs: GraphIO[];
   /** How many BatchNormalization layers were folded into convolutions. */
   foldedBatchNorms: number;
+  /** Graph name (the tfjs model name unless given). */
+  name: string;
 }
 
 /** Keras-style inbound reference: [layer name, node index, tensor index, kwargs]. */
@@ -160,8 +162,9 @@ export async function exportOnnx(source: tf.LayersModel | tf.io.ModelArtifacts, 
   });
   const folded = options.foldBatchNorm === false ? 0 : g.foldBatchNorm(graphOutputs.map((o) => o.name));
   const orderedInputs = inputs.map((ref) => graphInputs.find((io) => io.name === ref[0])!);
-  const bytes = g.encode({ name: options.name ?? name, inputs: orderedInputs, outputs: graphOutputs, producerVersion: GRAFT_VERSION, docString: `exported by graft ${GRAFT_VERSION} from a tfjs layers model` });
-  return { bytes, inputs: orderedInputs, outputs: graphOutputs, foldedBatchNorms: folded };
+  const graphName = options.name ?? name;
+  const bytes = g.encode({ name: graphName, inputs: orderedInputs, outputs: graphOutputs, producerVersion: GRAFT_VERSION, docString: `exported by graft ${GRAFT_VERSION} from a tfjs layers model` });
+  return { bytes, inputs: orderedInputs, outputs: graphOutputs, foldedBatchNorms: folded, name: graphName };
 }
 
 /** Options for `exportModelFolderOnnx`. */

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { splitModel } from '../train/split';
 import type { PrefixRunner } from '../engine/prefix';
 import { OnnxExport, exportOnnx } from './export';
-import { createOnnxSession, runSession } from './runtime';
+import { createOnnxSession, runSession, warmUp } from './runtime';
 
 /** Options for `createOnnxPrefixRunner`. */
 export interface OnnxPrefixOptions {
@@ -51,6 +51,7 @@ async function openRunner(exported: OnnxExport, options: OnnxPrefixOptions): Pro
   const { session, engine } = await createOnnxSession(bytes, options);
   const inputShape = inputs[0].shape.slice(1) as number[];
   const outputShape = outputs[0].shape.slice(1) as number[];
+  await warmUp(session, inputShape, `model ${exported.name}`);
   return {
     engine,
     outputShape,

@@ -108,6 +108,20 @@ export async function runSession(session: Ort.InferenceSession, input: Float32Ar
   }
 }
 
+/**
+ * Runs one zero image: onnxruntime plans its memory on the first run, and a graph it cannot run fails here, where
+ * `auto` engine choices can still fall back to tfjs, rather than in the middle of a job. Releases the session on
+ * failure.
+ */
+export async function warmUp(session: Ort.InferenceSession, inputShape: number[], what: string): Promise<void> {
+  try {
+    await runSession(session, new Float32Array(inputShape.reduce((a, b) => a * b, 1)), [1, ...inputShape]);
+  } catch (err) {
+    await session.release();
+    throw new GraftError(`onnxruntime could not run ${what}: ${(err as Error).message.split('\n')[0]}; use the tfjs engine.`, { cause: err });
+  }
+}
+
 /** Hash of what the exported graph depends on: model.json, the weight shards, and the exporter revision. */
 export function modelFolderHash(modelDir: string): string {
   const hash = createHash('sha256').update(`graft-onnx-${EXPORTER_REVISION}\n`);
@@ -156,14 +170,7 @@ export async function createOnnxPredictor(modelDir: string, options: OnnxPredict
   const meta = readGraftMeta(modelDir);
   const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
   const [h, w, c] = meta.inputShape;
-  // One warm-up image: onnxruntime plans its memory on the first run, and a graph it cannot run fails here, where
-  // `--engine auto` can still fall back to tfjs, rather than in the middle of a job.
-  try {
-    await runSession(session, new Float32Array(h * w * c), [1, h, w, c]);
-  } catch (err) {
-    await session.release();
-    throw new GraftError(`onnxruntime could not run ${modelDir}: ${(err as Error).message.split('\n')[0]}; use --engine tfjs.`, { cause: err });
-  }
+  await warmUp(session, [h, w, c], modelDir);
   return {
     engine,
     meta,
