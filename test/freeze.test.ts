@@ -6,6 +6,7 @@ import { saveModelFolder, loadModelFolder } from '../src/io/model-folder';
 import { describeTrainable, freeze, freezeTo, isInInferenceMode, selectLayers, syncFrozenBatchNorm, unfreeze } from '../src/train/freeze';
 import { fit } from '../src/train/loop';
 import { splitModel } from '../src/train/split';
+import { createPrefixRunner } from '../src/engine/prefix';
 import { blobs, mlp, weightValues } from './helpers/train-models';
 import { tmpDir } from './helpers/tmp';
 
@@ -127,6 +128,23 @@ describe('splitModel', () => {
     tf.dispose([again, x]);
     expect(() => splitModel(model, 'branch')).toThrow(/layer branch does not separate the model/);
     expect(() => splitModel(model, 'nope')).toThrow(/the model has no such layer/);
+    model.dispose();
+  });
+
+  test('the tfjs prefix runner gives the boundary outputs of the model and leaks nothing', async () => {
+    const model = residual();
+    const x = tf.randomNormal([3, 4], 0, 1, 'float32', 6);
+    const expected = tf.tidy(() => splitModel(model, 'stem').prefix.predict(x) as tf.Tensor);
+    const start = tf.memory().numTensors;
+    const runner = await createPrefixRunner(model, 'stem', { engine: 'tfjs' });
+    expect(runner.engine).toBe('tfjs wasm');
+    expect(runner.outputShape).toEqual([6]);
+    const out = await runner.run(x.dataSync() as Float32Array, 3);
+    await runner.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    expect(Array.from(out)).toEqual(Array.from(expected.dataSync()));
+    await expect(createPrefixRunner(model, 'stem', { engine: 'gpu' })).rejects.toThrow(/prefix engine must be one of auto, tfjs, onnx; received "gpu"/);
+    tf.dispose([x, expected]);
     model.dispose();
   });
 });

@@ -50,15 +50,21 @@ describe('training loop', () => {
     expect(partResult.history).toHaveLength(2);
     part.model.dispose();
 
+    const before = tf.memory().numTensors;
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.extra).toEqual({ note: 'kept' });
     expect(ckpt.state).toMatchObject({ epoch: 2, batch: 2 });
-    const resumed = await fit({ ...setup(2), model: ckpt.model, resume: ckpt.state });
+    // Same options (and groups); the checkpoint's model replaces the fresh one.
+    const options = setup(2);
+    options.model.dispose();
+    const resumed = await fit({ ...options, model: ckpt.model, resume: ckpt.state });
     disposeLoopState(ckpt.state);
     const strip = (h: typeof fullResult.history) => h.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
     expect(strip(resumed.history)).toEqual(strip(fullResult.history));
     expect(weightValues(ckpt.model)).toEqual(weightValues(full.model));
     ckpt.model.dispose();
+    // Loading, resuming and disposing the checkpoint leaves no tensor behind.
+    expect(tf.memory().numTensors).toBe(before);
     full.model.dispose();
   });
 
