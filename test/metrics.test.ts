@@ -9,6 +9,7 @@ import {
   emptyMultilabelCounts,
   formatClassificationReport,
   formatFixed,
+  mostConfused,
   multilabelMetrics,
   predictedIndex,
   topKHits,
@@ -114,6 +115,21 @@ describe('classification metrics match scikit-learn edge cases (hand-worked)', (
     const high = at(0.65);
     close([high.precision, high.recall, high.f1], [0.5, 1 / 3, 0.4]);
     expect(() => binaryScores(classificationMetrics(cm), 'x')).toThrow(GraftError);
+  });
+
+  test('most confused pairs: largest off-diagonal cells first', () => {
+    // Off-diagonal cells of the hand-worked matrix: a->b 1, b->a 1, c->a 1.
+    expect(mostConfused(cm)).toEqual([
+      { actual: 'a', predicted: 'b', count: 1 },
+      { actual: 'b', predicted: 'a', count: 1 },
+      { actual: 'c', predicted: 'a', count: 1 },
+    ]);
+    const skewed = confusionMatrix([0, 0, 0, 1, 2, 2], [1, 1, 0, 2, 0, 1], ['x', 'y', 'z']);
+    expect(mostConfused(skewed, { limit: 2 })).toEqual([
+      { actual: 'x', predicted: 'y', count: 2 },
+      { actual: 'y', predicted: 'z', count: 1 },
+    ]);
+    expect(mostConfused(skewed, { minCount: 2 })).toHaveLength(1);
   });
 
   test('argmax picks the first index on ties', () => {

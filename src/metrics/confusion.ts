@@ -69,3 +69,24 @@ export function classCounts(cm: ConfusionMatrix): { tp: number[]; predicted: num
   const predicted = Array.from({ length: n }, (_, j) => cm.matrix.reduce((a, row) => a + row[j], 0));
   return { tp, predicted, actual };
 }
+
+/** An off-diagonal cell of a confusion matrix: how often `actual` was predicted as `predicted`. */
+export interface ConfusedPair {
+  /** True class. */
+  actual: string;
+  /** Predicted class. */
+  predicted: string;
+  /** Number of samples. */
+  count: number;
+}
+
+/** The largest off-diagonal cells, largest first (fastai's `most_confused`); ties keep matrix order. */
+export function mostConfused(cm: ConfusionMatrix, options: { limit?: number; minCount?: number } = {}): ConfusedPair[] {
+  const pairs: ConfusedPair[] = [];
+  cm.matrix.forEach((row, t) =>
+    row.forEach((count, p) => {
+      if (t !== p && count >= Math.max(1, options.minCount ?? 1)) pairs.push({ actual: cm.labels[t], predicted: cm.labels[p], count });
+    }),
+  );
+  return pairs.sort((a, b) => b.count - a.count).slice(0, options.limit ?? 10);
+}

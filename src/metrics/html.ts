@@ -4,7 +4,7 @@
  * The heatmap SVG is also what `confusion.png` is rendered from, so the picture beside the page is the same one.
  */
 import { escapeXml } from '../util/svg';
-import { ConfusionMatrix } from './confusion';
+import { ConfusionMatrix, mostConfused } from './confusion';
 import { AverageScores, ClassScores } from './classification';
 import { EvaluationReport } from './report';
 import { formatFixed } from './text';
@@ -128,6 +128,14 @@ function tableRows(rows: Array<{ name: string; s: Omit<ClassScores, 'label'> | A
     .join('\n');
 }
 
+/** The most confused (true, predicted) pairs as a small table, or nothing when there are no errors. */
+function confusedTable(cm: ConfusionMatrix): string {
+  const pairs = mostConfused(cm, { limit: 10 });
+  if (!pairs.length) return '';
+  const rows = pairs.map((p) => `<tr><td>${escapeXml(p.actual)}</td><td>${escapeXml(p.predicted)}</td><td class="num">${p.count}</td></tr>`).join('');
+  return `<div><h3>Most confused</h3><table class="small"><thead><tr><th>true</th><th>predicted</th><th>count</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
 /** The self-contained HTML page for a report. */
 export function reportHtml(report: EvaluationReport, options: ReportHtmlOptions = {}): string {
   const m = report.metrics;
@@ -174,7 +182,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 10px;border-bo
 .card{border:1px solid #d0d7de;border-radius:8px;padding:8px 14px;min-width:110px}
 .card .k{font-size:12px;color:#57606a}.card .v{font-size:22px;font-weight:600}
 dl{display:grid;grid-template-columns:max-content auto;gap:3px 14px;font-size:13px;margin:0} dt{color:#57606a} dd{margin:0;word-break:break-all}
-table{border-collapse:collapse;font-size:13px;min-width:560px} th,td{padding:4px 10px;border-bottom:1px solid #eaeef2;text-align:left}
+table{border-collapse:collapse;font-size:13px;min-width:560px} table.small{min-width:0} h3{font-size:14px;margin:4px 0 8px} th,td{padding:4px 10px;border-bottom:1px solid #eaeef2;text-align:left}
 thead th{border-bottom:2px solid #d0d7de} td.num{text-align:right;position:relative;min-width:80px}
 td.num .bar{position:absolute;left:0;top:3px;bottom:3px;background:#ddf4ff;z-index:0} td.num .v{position:relative;z-index:1}
 tr.avg th,tr.avg td{font-weight:600;background:#f6f8fa}
@@ -192,7 +200,8 @@ ${report.warnings.map((w) => `<div class="warn">${escapeXml(w)}</div>`).join('\n
 ${table(tableRows([...m.classes.map((c) => ({ name: c.label, s: c })), ...avgRows]))}
 <h2>Confusion matrix</h2>
 <div class="charts">${confusionSvg(report.counts.confusion)}
-${options.confusionPng ? `<p><a href="${escapeXml(options.confusionPng)}">${escapeXml(options.confusionPng)}</a></p>` : ''}</div>
+${options.confusionPng ? `<p><a href="${escapeXml(options.confusionPng)}">${escapeXml(options.confusionPng)}</a></p>` : ''}
+${confusedTable(report.counts.confusion)}</div>
 <h2>Per-class scores</h2>
 <div class="charts">${classBarsSvg(m.classes)}</div>
 ${

@@ -4,6 +4,7 @@
  */
 import { AverageScores, ClassScores, PrfResult } from './classification';
 import { EvaluationReport } from './report';
+import { mostConfused } from './confusion';
 
 /**
  * Formats `x` with `digits` decimals as Python's `format(x, '.{digits}f')` does: exact halves round to even
@@ -136,6 +137,8 @@ export function formatReportText(report: EvaluationReport, options: { digits?: n
     parts.push(formatClassificationReport(ml, { digits }));
   }
   parts.push('', 'confusion matrix:', formatConfusionText(report.counts.confusion.labels, report.counts.confusion.matrix));
+  const confused = mostConfused(report.counts.confusion, { limit: 5 });
+  if (confused.length) parts.push(`most confused (true -> predicted): ${confused.map((c) => `${c.actual} -> ${c.predicted} ${c.count}`).join(', ')}`);
   const worst = report.mistakes.slice(0, options.mistakes ?? 10);
   if (worst.length) {
     parts.push('', 'most confidently wrong:');
@@ -177,6 +180,11 @@ export function formatReportMarkdown(report: EvaluationReport, options: { digits
   const { labels, matrix } = report.counts.confusion;
   lines.push('', '## Confusion matrix (rows true, columns predicted)', '', `| true \\ pred | ${labels.map(md).join(' | ')} |`, `|---|${labels.map(() => '---:').join('|')}|`);
   matrix.forEach((r, i) => lines.push(`| **${md(labels[i])}** | ${r.join(' | ')} |`));
+  const confused = mostConfused(report.counts.confusion, { limit: 10 });
+  if (confused.length) {
+    lines.push('', '## Most confused pairs', '', '| true | predicted | count |', '|---|---|---:|');
+    for (const c of confused) lines.push(`| ${md(c.actual)} | ${md(c.predicted)} | ${c.count} |`);
+  }
   if (report.mistakes.length) {
     lines.push('', '## Most confidently wrong', '', '| path | true | predicted | confidence | loss |', '|---|---|---|---:|---:|');
     for (const w of report.mistakes) lines.push(`| ${md(w.source)} | ${md(w.label)} | ${md(w.prediction)} | ${formatFixed(w.confidence, 3)} | ${formatFixed(w.loss, 3)} |`);
