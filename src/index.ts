@@ -52,6 +52,7 @@ export {
   confusionMatrix,
   addConfusionMatrices,
   emptyConfusionMatrix,
+  mostConfused,
   classificationMetrics,
   precisionRecallF1,
   binaryScores,
@@ -76,6 +77,7 @@ export {
 } from './metrics';
 export type {
   ConfusionMatrix,
+  ConfusedPair,
   ClassScores,
   AverageScores,
   ClassificationMetrics,
