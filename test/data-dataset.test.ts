@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { openDataset, splitDataset } from '../src/data/dataset';
-import { loadImage } from '../src/data/image';
+import { loadImage, renderImage } from '../src/data/image';
 import { parseIdx } from '../src/data/idx';
 import { jpegDisplaySize } from '../src/data/jpeg-header';
 import { GraftError } from '../src/errors';
@@ -160,6 +160,11 @@ describe('odd and broken files', () => {
     expect(gg).toBeGreaterThan(200);
     expect(gr + gb).toBeLessThan(80);
     expect(at(rotated, 20, 2, 2)[1]).toBeLessThan(60);
+    // crops are in displayed (oriented) coordinates: the top-right 14x14 of the displayed image holds the green corner
+    const bytes = fs.readFileSync(path.join(dir, 'bad', 'exif6.jpg'));
+    const crop = await renderImage(bytes, { fit: 'fill', crop: { kind: 'random', candidates: [[0.245, 1, 1, 0]], ratio: [1, 1] } }, [14, 14, 3]);
+    expect(at(Float32Array.from(crop), 14, 11, 7)[1]).toBeGreaterThan(200); // red here if the crop were in stored coordinates
+    expect(at(Float32Array.from(crop), 14, 2, 12)[1]).toBeLessThan(60);
     await expect(loadImage(path.join(dir, 'bad', 'notes.png'), { inputShape: [4, 4, 3] })).rejects.toThrow(/cannot decode image .*notes\.png: .*is it a readable image file\?/);
   });
 });
