@@ -3,8 +3,8 @@
  * its default input size, batch 16, with a new 10-class head and everything but the last stage and the head frozen:
  * inference images/s, training-step images/s (forward, gradients, SGD-momentum update) and one head-only epoch on
  * 1024 cached feature vectors; on wasm in one thread (graft's kernels), wasm in worker threads, the cpu backend
- * (smaller batch, it is very slow), tensorflow when installed, and PyTorch CPU with 1 and N threads, all in one
- * invocation so the ratios compare like with like on a noisy machine.
+ * (smaller batch, it is very slow), tensorflow when installed, and PyTorch CPU with 1 and N threads right after
+ * each architecture, all in one invocation so the ratios compare like with like on a noisy machine.
  *
  * Environment knobs (for quick runs): GRAFT_BENCH_ARCHS (comma list), GRAFT_BENCH_BATCH (16),
  * GRAFT_BENCH_CPU_BATCH (2), GRAFT_BENCH_REPS (2), GRAFT_BENCH_THREADS (cores), GRAFT_BENCH_SIZE (override input
@@ -219,14 +219,14 @@ async function inWorkers(arch: string, cfg: Config, scratch: string): Promise<Sp
   }
 }
 
-/** PyTorch's numbers for the same work, keyed `arch/threads`; or why there are none. */
-function torchSpeeds(cfg: Config): { results: Record<string, { inference_ips: number; train_ips: number; head_epoch_s: number }>; version?: string; error?: string } {
+/** PyTorch's numbers for the same work on `archs`, keyed `arch/threads`; or why there are none. */
+function torchSpeeds(cfg: Config, archs: string[]): { results: Record<string, { inference_ips: number; train_ips: number; head_epoch_s: number }>; version?: string; error?: string } {
   if (!fs.existsSync(PYTHON)) return { results: {}, error: `${PYTHON} not found` };
   const script = path.join(PACKAGE_ROOT, 'bench', 'train_speed_torch.py');
   const args = [
     script,
-    '--archs', cfg.archs.join(','),
-    '--sizes', cfg.archs.map((a) => inputSize(a, cfg)).join(','),
+    '--archs', archs.join(','),
+    '--sizes', archs.map((a) => inputSize(a, cfg)).join(','),
     '--batch', String(cfg.batch),
     '--threads', [...new Set([1, cfg.threads])].join(','),
     '--reps', String(cfg.reps),
@@ -252,6 +252,7 @@ async function run(): Promise<string> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-speed-'));
   const rows: Record<string, Record<string, Speed>> = {};
   const notes: string[] = [];
+  let torchVersion: string | undefined;
   try {
     for (const arch of cfg.archs) {
       rows[arch] = {};
@@ -268,6 +269,21 @@ async function run(): Promise<string> {
         // The pure-JS backend is 20-50x slower: one timed run of a small batch, no warm-up (it compiles nothing).
         rows[arch]['cpu (pure JS)'] = { ...(await inThread(arch, cfg, cfg.cpuBatch, 1, false)), note: `batch ${cfg.cpuBatch}, 1 run` };
       }
+      // PyTorch right after the same architecture in Node, so load drift on a shared machine hits both alike.
+      if (!cfg.skip.includes('torch')) {
+        process.stderr.write(`train-speed: ${arch} PyTorch\n`);
+        const torch = torchSpeeds(cfg, [arch]);
+        torchVersion = torch.version ?? torchVersion;
+        if (torch.error) notes.push(`PyTorch not measured for ${arch}: ${torch.error}`);
+        for (const threads of [...new Set([1, cfg.threads])]) {
+          const t = torch.results[`${arch}/${threads}`];
+          if (t) rows[arch][`PyTorch CPU, ${threads} thread${threads > 1 ? 's' : ''}`] = { inference: t.inference_ips, train: t.train_ips, headEpoch: t.head_epoch_s };
+        }
+      }
+      // Partial results as they come: a long run on a busy machine still leaves every finished architecture.
+      for (const [engine, sp] of Object.entries(rows[arch])) {
+        process.stderr.write(`train-speed: ${arch} | ${engine} | ${fmt(sp.inference)} | ${fmt(sp.train)} | ${fmt(sp.headEpoch, 3)} | ${sp.note ?? ''} | load ${os.loadavg()[0].toFixed(1)}\n`);
+      }
     }
     const tfNode = await initBackend({ backend: 'tensorflow', log: null }).catch((err: Error) => err);
     if (tfNode instanceof Error) notes.push(`tensorflow backend not measured: ${tfNode.message}`);
@@ -277,21 +293,13 @@ async function run(): Promise<string> {
     await initBackend({ backend: 'wasm', log: null });
   }
 
-  const torch = cfg.skip.includes('torch') ? { results: {}, error: 'skipped' } : torchSpeeds(cfg);
-  if (torch.error) notes.push(`PyTorch not measured: ${torch.error}`);
-  for (const arch of cfg.archs) {
-    for (const threads of [...new Set([1, cfg.threads])]) {
-      const t = torch.results[`${arch}/${threads}`];
-      if (t) rows[arch][`PyTorch CPU, ${threads} thread${threads > 1 ? 's' : ''}`] = { inference: t.inference_ips, train: t.train_ips, headEpoch: t.head_epoch_s };
-    }
-  }
 
   const out: string[] = [
     '## train-speed: convnets on wasm vs cpu vs PyTorch',
     '',
     `Batch ${cfg.batch}, 10-class head, last stage + head trainable (the rest frozen, batch norm in inference mode), SGD with momentum; ` +
       `head epoch = ${CACHED_FEATURES} cached feature vectors. Medians of ${cfg.reps} runs after a warm-up. ` +
-      `${torch.version ?? ''}. Threads available: ${cfg.threads}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ` +
+      `${torchVersion ?? 'PyTorch not measured'}. Threads available: ${cfg.threads}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ` +
       `${os.loadavg()[0].toFixed(1)} at the end: on a shared machine every number is a lower bound, and ratios taken minutes apart drift.`,
     '',
     '| arch (input) | engine | inference img/s | train step img/s | head epoch s | note |',
