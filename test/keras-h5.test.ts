@@ -115,6 +115,39 @@ describe('Keras .h5 weights', () => {
     }
   });
 
+  test('a Keras model nested as a layer (trunk inside a Sequential) is split into its layers and matched by name', async () => {
+    const trunk = constructModel({ arch: 'simple_cnn', includeTop: false }, { initializer: 'zeros' });
+    scrambleWeights(trunk.model, 13);
+    const h5 = await loadH5wasm();
+    const f = new h5.File('/nested.h5', 'w');
+    f.create_attribute('layer_names', ['simple_cnn', 'flatten', 'dense'], [3], 'S10');
+    const g = f.create_group('simple_cnn');
+    const weighted = trunk.model.layers.filter((l) => l.weights.length);
+    const names = weighted.flatMap((l) => l.weights.map((w) => `${l.name}/${w.originalName.split('/').pop()}:0`));
+    g.create_attribute('weight_names', names, [names.length], 'S32');
+    weighted.forEach((l) => {
+      g.create_group(l.name);
+      l.getWeights().forEach((v, i) => g.create_dataset({ name: `${l.name}/${l.weights[i].originalName.split('/').pop()}:0`, data: v.dataSync() as Float32Array, shape: v.shape, dtype: '<f' }));
+    });
+    f.create_group('flatten').create_attribute('weight_names', [], [0], 'S1');
+    const d = f.create_group('dense');
+    d.create_attribute('weight_names', ['dense/kernel:0', 'dense/bias:0'], [2], 'S16');
+    d.create_group('dense');
+    d.create_dataset({ name: 'dense/kernel:0', data: new Float32Array(3136 * 2), shape: [3136, 2], dtype: '<f' });
+    d.create_dataset({ name: 'dense/bias:0', data: new Float32Array(2), shape: [2], dtype: '<f' });
+    f.close();
+    const file = path.join(dir, 'nested.h5');
+    fs.writeFileSync(file, h5.FS!.readFile('/nested.h5'));
+    h5.FS!.unlink('/nested.h5');
+
+    const target = constructModel({ arch: 'simple_cnn', includeTop: false }, { initializer: 'zeros' });
+    const report = await loadKerasWeights(target.model, file);
+    expect(report).toEqual({ byName: 2, byOrder: 0, unused: ['dense'] });
+    expect(await predict(target.model, [28, 28, 1], 6)).toEqual(await predict(trunk.model, [28, 28, 1], 6));
+    trunk.model.dispose();
+    target.model.dispose();
+  });
+
   test('wrong shape, missing layer, truncated file and non-Keras files give one-line errors and change nothing', async () => {
     const small = await buildModel({ arch: 'simple_cnn', simpleCnn: { filters: [8, 16] } });
     const file = path.join(dir, 'small.h5');

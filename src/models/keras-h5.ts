@@ -104,8 +104,10 @@ export interface KerasH5Weight {
 
 /** One layer with weights in a Keras file. */
 export interface KerasH5Layer {
-  /** Layer name in `layer_names`. */
+  /** Layer name (for a layer of a nested model, its own name inside that model). */
   name: string;
+  /** The file group holding its datasets: the entry in `layer_names` (the nested model's, for its layers). */
+  group: string;
   /** Its weights, in `weight_names` order. */
   weights: KerasH5Weight[];
 }
@@ -141,9 +143,21 @@ function listLayers(f: H5.File, file: string): KerasH5Layer[] {
       if (!ds || !('shape' in ds)) throw new GraftError(`${file}: layer ${name} lists weight ${w} but the file has no dataset for it; the file is damaged. Download it again.`);
       return { name: w, shape: [...(ds.shape ?? [])] };
     });
-    layers.push({ name, weights });
+    layers.push(...splitNested(name, weights));
   }
   return layers;
+}
+
+/**
+ * A model used as a layer (e.g. `Sequential([VGG16(include_top=False), Dense(...)])` saved from Keras) is one entry in
+ * `layer_names` whose weights are named `<inner layer>/<weight>:0`; it is split into its inner layers so they match by
+ * name like the layers of a flat file.
+ */
+function splitNested(group: string, weights: KerasH5Weight[]): KerasH5Layer[] {
+  const owner = (w: KerasH5Weight) => w.name.split('/').slice(0, -1).join('/');
+  const owners = [...new Set(weights.map(owner))];
+  if (owners.length < 2) return [{ name: group, group, weights }];
+  return owners.map((o) => ({ name: o.split('/').pop()!, group, weights: weights.filter((w) => owner(w) === o) }));
 }
 
 /** What `loadKerasWeights` matched. */
@@ -254,7 +268,7 @@ export async function loadKerasWeights(model: tf.LayersModel, file: string, opti
     const { root } = weightsRoot(f, file);
     const values: Array<{ layer: tf.layers.Layer; data: Float32Array[] }> = [];
     for (const [layer, fl] of pairs) {
-      const g = root.get(fl.name) as H5.Group;
+      const g = root.get(fl.group) as H5.Group;
       const data = fl.weights.map((w, i) => {
         const expected = (layer.weights[i].shape as number[]).reduce((a, b) => a * b, 1);
         let value: unknown;
