@@ -94,7 +94,9 @@ describe('graft models / summary / import-keras / features', () => {
     const got = lines[2].split(',').slice(1).map(Number);
     got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
 
+    const before = tf.memory().numTensors;
     const json = JSON.parse((await runCli('--quiet', 'features', '--weights', out, '--pooling', 'max', path.join(images, 'a.png'))).out);
+    expect(tf.memory().numTensors).toBe(before);
     expect(json).toHaveLength(1);
     expect(json[0].features).toHaveLength(64);
     folder.model.dispose();
