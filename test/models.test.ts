@@ -48,6 +48,28 @@ describe('model registry: every architecture', () => {
     expect(tf.memory().numTensors).toBe(start);
   });
 
+  test('no-top output shapes at the default input size are Keras\'s (strides and padding in the right places)', () => {
+    const keras: Record<string, number[]> = {
+      vgg16: [7, 7, 512], vgg19: [7, 7, 512], inception_v3: [8, 8, 2048], xception: [10, 10, 2048], simple_cnn: [7, 7, 64],
+      resnet50: [7, 7, 2048], resnet101: [7, 7, 2048], resnet152: [7, 7, 2048], resnet50v2: [7, 7, 2048], resnet101v2: [7, 7, 2048], resnet152v2: [7, 7, 2048],
+    };
+    // Block outputs Keras documents (inception_v3.py comments) or that follow from where each stage strides.
+    const inner: Record<string, Array<[string, number[]]>> = {
+      inception_v3: [['mixed0', [35, 35, 256]], ['mixed2', [35, 35, 288]], ['mixed3', [17, 17, 768]], ['mixed7', [17, 17, 768]], ['mixed8', [8, 8, 1280]]],
+      resnet50: [['pool1_pool', [56, 56, 64]], ['conv2_block3_out', [56, 56, 256]], ['conv3_block4_out', [28, 28, 512]], ['conv4_block6_out', [14, 14, 1024]]],
+      resnet50v2: [['conv2_block3_out', [28, 28, 256]], ['conv3_block4_out', [14, 14, 512]], ['conv4_block6_out', [7, 7, 1024]]],
+      xception: [['block1_conv2_act', [147, 147, 64]], ['add_2', [19, 19, 728]], ['add_10', [19, 19, 728]], ['block13_pool', [10, 10, 1024]]],
+    };
+    for (const spec of specs) {
+      const { model } = constructModel({ arch: spec.name, includeTop: false }, { initializer: 'zeros' });
+      expect([spec.name, model.outputs[0].shape.slice(1)]).toEqual([spec.name, keras[spec.name]]);
+      for (const [layer, shape] of inner[spec.name] ?? []) {
+        expect([spec.name, layer, (model.getLayer(layer).outputShape as number[]).slice(1)]).toEqual([spec.name, layer, shape]);
+      }
+      model.dispose();
+    }
+  });
+
   test('ImageNet trunks run forward at their minimum input size; pooling avg/max give vectors', async () => {
     const start = tf.memory().numTensors;
     for (const name of ['vgg16', 'resnet50', 'resnet50v2', 'inception_v3', 'xception']) {
