@@ -81,9 +81,15 @@ export function colourTransform(pixels: Uint8Array, channels: number, plan: Colo
   let mean = 0;
   if (c !== 1) {
     const hist = Array.from({ length: channels }, () => new Int32Array(256));
-    for (let k = 0; k < channels; k++) {
-      const h = hist[k];
-      for (let i = k; i < n; i += channels) h[pixels[i]]++;
+    if (channels === 3) {
+      const [h0, h1, h2] = hist;
+      for (let i = 0; i < n; i += 3) {
+        h0[pixels[i]]++;
+        h1[pixels[i + 1]]++;
+        h2[pixels[i + 2]]++;
+      }
+    } else {
+      for (let i = 0; i < n; i++) hist[0][pixels[i]]++;
     }
     const weights = channels === 3 ? LUMA : [1];
     for (let k = 0; k < channels; k++) {
