@@ -46,6 +46,8 @@ export { loadImage, renderImage, FIT_MODES } from './data/image';
 export type { FitMode, ImageInput, InputShape, LoadImageOptions, RawImage, RenderPlan } from './data/image';
 export { parseAugmentation, drawPlan, AUGMENT_OPS, AUGMENT_PRESETS, AUGMENT_PRESET_NAMES } from './data/augment';
 export type { AugmentOp, AugmentPipeline, AugmentPreset, AugmentSpec, AugmentStep } from './data/augment';
+export { augmentSheet } from './data/contact-sheet';
+export type { AugmentSheetOptions } from './data/contact-sheet';
 export { exportFashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from './data/fashion-mnist';
 export type { ExportFashionMnistOptions, ExportFashionMnistResult } from './data/fashion-mnist';
 export {
