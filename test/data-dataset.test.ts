@@ -102,6 +102,10 @@ describe('odd and broken files', () => {
     const jpeg = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
     fs.mkdirSync(path.join(dir, 'bad'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'bad', 'corrupt.jpg'), jpeg.subarray(0, Math.round(jpeg.length * 0.7)));
+    // a large one too: large images are checked through a shrink-on-load decode instead of a plain one
+    const bigNoise = Buffer.from(Array.from({ length: 320 * 240 * 3 }, (_, i) => (i * 7919) % 251));
+    const big = await sharp(bigNoise, { raw: { width: 320, height: 240, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    fs.writeFileSync(path.join(dir, 'bad', 'corrupt-big.jpg'), big.subarray(0, Math.round(big.length * 0.7)));
     fs.writeFileSync(path.join(dir, 'bad', 'notes.png'), 'this is text, not a PNG\n');
     // CMYK JPEG of pure red, 16-bit PNG, RGBA with a transparent half, and an EXIF-rotated JPEG.
     const red = sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0000' } });
@@ -124,16 +128,16 @@ describe('odd and broken files', () => {
     expect(ds.classNames).toEqual(['bad', 'good']);
     expect(ds.samples.find((s) => s.source.endsWith('plain.png'))!.label).toBe(1);
     expect(ds.samples.map((s) => path.basename(s.source)).sort()).toEqual(['cmyk.jpg', 'deep16.png', 'exif6.jpg', 'plain.png', 'rgba.png']);
-    expect(ds.skipped.map((s) => path.basename(s.source)).sort()).toEqual(['corrupt.jpg', 'empty', 'notes.png']);
+    expect(ds.skipped.map((s) => path.basename(s.source)).sort()).toEqual(['corrupt-big.jpg', 'corrupt.jpg', 'empty', 'notes.png']);
     expect(ds.skipped.find((s) => s.source.endsWith('empty'))!.reason).toBe('empty class folder');
     expect(logs).toHaveLength(1);
-    expect(logs[0]).toMatch(/^graft: warning: skipped 3 unusable files or folders in .*odd: /);
+    expect(logs[0]).toMatch(/^graft: warning: skipped 4 unusable files or folders in .*odd: /);
     const err = await openDataset(dir, { strict: true }).catch((e) => e);
     expect(err).toBeInstanceOf(GraftError);
-    expect(err.message).toMatch(/3 files or folders are unusable: .*corrupt\.jpg \(cannot decode: .*\).* drop --strict/);
+    expect(err.message).toMatch(/4 files or folders are unusable: .*corrupt\.jpg \(cannot decode: .*\).* drop --strict/);
     // header-only checking does not catch the truncated JPEG, which is why decode is the default
     const quick = await openDataset(dir, { verify: 'header', log: null });
-    expect(quick.samples.map((s) => path.basename(s.source))).toContain('corrupt.jpg');
+    expect(quick.samples.map((s) => path.basename(s.source))).toEqual(expect.arrayContaining(['corrupt.jpg', 'corrupt-big.jpg']));
     expect(snapshot(dir)).toEqual(before);
   });
 

@@ -192,6 +192,9 @@ function openIdx(imagesFile: string, root: string, fixed?: string[]): Dataset {
   return { root, kind: 'idx', classNames, samples, skipped: [] };
 }
 
+/** Images up to this many pixels are verified by a plain decode. */
+const SMALL_IMAGE = 256 * 256;
+
 /** Decodes (or reads the header of) every file, a few at a time on sharp's threads, and moves failures to `skipped`. */
 async function verifyFiles(ds: Dataset, mode: VerifyMode): Promise<void> {
   const ok = new Array<boolean>(ds.samples.length);
@@ -201,12 +204,13 @@ async function verifyFiles(ds: Dataset, mode: VerifyMode): Promise<void> {
       const i = next++;
       const source = ds.samples[i].source;
       try {
-        if (mode === 'header') {
-          const m = await sharp(source).metadata();
-          if (!m.width || !m.height) throw new Error('no image size');
-        } else {
-          // Shrink-on-load keeps this cheap while still reading every byte of the compressed data.
-          await sharp(source, { failOn: 'warning' }).resize(16, 16, { fit: 'fill', fastShrinkOnLoad: true }).raw().toBuffer();
+        const img = sharp(source, { failOn: 'warning' });
+        const m = await img.metadata();
+        if (!m.width || !m.height) throw new Error('no image size');
+        if (mode === 'decode') {
+          // Both read every byte of the compressed data. Small images decode whole (a resize costs more than they
+          // do); large ones shrink on load so eight checks at once never hold eight full-size photos.
+          await (m.width * m.height <= SMALL_IMAGE ? img : img.resize(16, 16, { fit: 'fill', fastShrinkOnLoad: true })).raw().toBuffer();
         }
         ok[i] = true;
       } catch (err) {
