@@ -21,6 +21,7 @@ import { saveModelFolder } from '../src/io/model-folder';
 import { createClassifier } from '../src/models/classifier';
 import { getArchitecture } from '../src/models/registry';
 import { freezeTo } from '../src/train/freeze';
+import { splitModel } from '../src/train/split';
 import { classificationLoss } from '../src/train/losses';
 import { PACKAGE_ROOT } from '../src/version';
 import type { BenchSection } from './sections';
@@ -82,8 +83,8 @@ function inputSize(arch: string, cfg: Config): number {
   return cfg.size ?? getArchitecture(arch).defaultInputSize;
 }
 
-/** The benchmark model: trunk + new head, everything before the last group but one frozen. */
-async function benchModel(arch: string, cfg: Config): Promise<tf.LayersModel> {
+/** The benchmark model: trunk + new head, everything before the last group but one frozen; and the frozen prefix's last layer. */
+async function benchModel(arch: string, cfg: Config): Promise<{ model: tf.LayersModel; boundary: string }> {
   const size = inputSize(arch, cfg);
   const { model, meta } = await createClassifier({
     arch,
@@ -92,7 +93,8 @@ async function benchModel(arch: string, cfg: Config): Promise<tf.LayersModel> {
     classNames: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
   });
   freezeTo(model, meta.groups, -2);
-  return model;
+  const frozen = meta.groups[meta.groups.length - 3].layers;
+  return { model, boundary: frozen[frozen.length - 1] };
 }
 
 function batchOf(model: tf.LayersModel, batch: number, seed: number): { x: Float32Array; labels: Int32Array } {
@@ -106,13 +108,18 @@ function named(grads: Record<string, tf.Tensor>): Array<{ name: string; tensor: 
   return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
 }
 
-/** One training step in this thread: graft's loss, gradients of the trainable weights, SGD with momentum. */
-function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array): void {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+/**
+ * One training step in this thread: the frozen prefix forward outside the gradient tape (as PyTorch records no graph
+ * for frozen layers), graft's loss, gradients of the trainable weights, SGD with momentum.
+ */
+function trainStep(prefix: tf.LayersModel, suffix: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array): void {
+  const vars = suffix.trainableWeights.map((w) => w.read() as tf.Variable);
+  const features = tf.tidy(() => prefix.predict(x) as tf.Tensor);
   const { value, grads } = tf.variableGrads(
-    () => classificationLoss(model.apply(x, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
+    () => classificationLoss(suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
     vars,
   );
+  features.dispose();
   try {
     optimizer.applyGradients(named(grads));
     value.dataSync();
@@ -153,7 +160,8 @@ async function headEpoch(width: number, batch: number, reps: number): Promise<nu
 
 /** Inference, training step and head epoch in this thread on the active backend. */
 async function inThread(arch: string, cfg: Config, batch: number, reps: number, warmup: boolean): Promise<Speed> {
-  const model = await benchModel(arch, cfg);
+  const { model, boundary } = await benchModel(arch, cfg);
+  const split = splitModel(model, boundary);
   const { x: values, labels } = batchOf(model, batch, 3);
   const x = tf.tensor(values, [batch, ...(model.inputs[0].shape.slice(1) as number[])]);
   const optimizer = tf.train.momentum(1e-3, 0.9);
@@ -167,7 +175,7 @@ async function inThread(arch: string, cfg: Config, batch: number, reps: number, 
       reps,
       warmup,
     );
-    const train = await seconds(async () => trainStep(model, optimizer, x, labels), reps, warmup);
+    const train = await seconds(async () => trainStep(split.prefix, split.suffix, optimizer, x, labels), reps, warmup);
     // The head's dense kernel is [feature width, classes].
     const width = model.layers[model.layers.length - 1].weights[0].shape[0] as number;
     const head = await headEpoch(width, cfg.batch, reps);
@@ -175,13 +183,14 @@ async function inThread(arch: string, cfg: Config, batch: number, reps: number, 
   } finally {
     tf.dispose(x);
     optimizer.dispose();
+    split.dispose();
     model.dispose();
   }
 }
 
 /** Inference and training steps split across worker threads (wasm in each), the optimiser in this thread. */
 async function inWorkers(arch: string, cfg: Config, scratch: string): Promise<Speed> {
-  const model = await benchModel(arch, cfg);
+  const { model, boundary } = await benchModel(arch, cfg);
   const dir = path.join(scratch, arch);
   const size = inputSize(arch, cfg);
   await saveModelFolder(dir, model, {
@@ -198,7 +207,7 @@ async function inWorkers(arch: string, cfg: Config, scratch: string): Promise<Sp
     } finally {
       await predictor.dispose();
     }
-    const pool = await createGradientPool({ model, threads: cfg.threads, loss: { outputActivation: 'softmax' } });
+    const pool = await createGradientPool({ model, threads: cfg.threads, loss: { outputActivation: 'softmax' }, boundary });
     let train: number;
     try {
       train = await seconds(async () => {

@@ -147,6 +147,28 @@ describe('gradient pool', () => {
     }
   });
 
+  test('with a frozen prefix split off at a boundary, the pool gives the same gradients for the trainable rest', async () => {
+    const frozen = smallConvNet();
+    frozen.setWeights(model.getWeights());
+    frozen.getLayer('conv1').trainable = false;
+    const pool = await createGradientPool({ model: frozen, threads: 2, loss: { outputActivation: 'softmax' }, boundary: 'conv1' });
+    try {
+      expect(pool.trainable).toEqual(frozen.trainableWeights.map((w) => w.originalName));
+      expect(pool.trainable).not.toContain('conv1/kernel');
+      const x = rows(batch);
+      const expected = localGrads(frozen, x);
+      const got = await pool.grads({ x, labels, batch });
+      expect(Math.abs(got.loss - expected.loss)).toBeLessThan(1e-5 * Math.abs(expected.loss));
+      for (const name of pool.trainable) {
+        expect(relativeError(got.grads[name].dataSync() as Float32Array, expected.grads[name])).toBeLessThan(1e-4);
+      }
+      tf.dispose(Object.values(got.grads));
+    } finally {
+      await pool.dispose();
+      frozen.dispose();
+    }
+  });
+
   test('an unknown weight name is a GraftError from the worker, and the pool keeps working', async () => {
     const pool = await createGradientPool({ model, threads: 1, loss: { outputActivation: 'softmax' } });
     try {

@@ -8,13 +8,17 @@ import { initBackend } from '../backend';
 import { GraftError } from '../errors';
 import { loadModelFolder } from '../io/model-folder';
 import { syncFrozenBatchNorm } from '../train/freeze';
+import { SplitModel, splitModel } from '../train/split';
 import { classificationLoss } from '../train/losses';
 import { GradsReply, LoadReply, ModelSource, WorkerEnvelope, WorkerReply, WorkerRequest } from './worker-protocol';
 
 let model: tf.LayersModel | undefined;
+let split: SplitModel | undefined;
 let byName = new Map<string, tf.LayerVariable>();
 
-async function load(source: ModelSource): Promise<LoadReply> {
+async function load(source: ModelSource, boundary: string | undefined): Promise<LoadReply> {
+  split?.dispose();
+  split = undefined;
   model?.dispose();
   if ('modelDir' in source) {
     model = (await loadModelFolder(source.modelDir)).model;
@@ -27,6 +31,7 @@ async function load(source: ModelSource): Promise<LoadReply> {
   // Frozen batch-norm layers run in inference mode, as graft's training loop runs them in the main thread.
   syncFrozenBatchNorm(model);
   byName = new Map(model.weights.map((w) => [w.originalName, w]));
+  if (boundary) split = splitModel(model, boundary);
   return {
     inputShape: model.inputs[0].shape.slice(1) as number[],
     outputSize: tf.util.sizeFromShape(model.outputs[0].shape.slice(1) as number[]),
@@ -63,9 +68,14 @@ async function grads(req: Extract<WorkerRequest, { op: 'grads' }>): Promise<Grad
   const variables = req.trainable.map((name) => weight(name).read() as tf.Variable);
   let probs: tf.Tensor | undefined;
   const x = tf.tensor(req.x, [req.batch, ...shape]);
+  let features: tf.Tensor | undefined;
   try {
+    // A frozen prefix runs outside the gradient tape: its activations are freed layer by layer instead of being
+    // held for a backward pass that never reaches them (Xception at 299 x 299 would not fit in wasm memory).
+    features = split ? tf.tidy(() => split!.prefix.predict(x) as tf.Tensor) : undefined;
+    const trained = split ? split.suffix : m;
     const { value, grads: g } = tf.variableGrads(() => {
-      const out = m.apply(x, { training: true }) as tf.Tensor;
+      const out = trained.apply(features ?? x, { training: true }) as tf.Tensor;
       probs = tf.keep(out);
       return classificationLoss(out, req.labels, req.loss);
     }, variables);
@@ -81,7 +91,7 @@ async function grads(req: Extract<WorkerRequest, { op: 'grads' }>): Promise<Grad
       tf.dispose([value, ...Object.values(g)]);
     }
   } finally {
-    tf.dispose([x, ...(probs ? [probs] : [])]);
+    tf.dispose([x, ...(features ? [features] : []), ...(probs ? [probs] : [])]);
   }
 }
 
@@ -102,7 +112,7 @@ function setWeights(weights: Record<string, Float32Array>): null {
 async function handle(request: WorkerRequest): Promise<unknown> {
   switch (request.op) {
     case 'load':
-      return load(request.source);
+      return load(request.source, request.boundary);
     case 'predict':
       return predict(request.input, request.batch);
     case 'grads':

@@ -13,7 +13,7 @@ export type ModelSource =
 
 /** A request to a worker. */
 export type WorkerRequest =
-  | { op: 'load'; source: ModelSource }
+  | { op: 'load'; source: ModelSource; boundary?: string }
   | { op: 'predict'; input: Float32Array; batch: number }
   | { op: 'grads'; x: Float32Array; labels: Int32Array; batch: number; trainable: string[]; state: string[]; loss: LossOptions }
   | { op: 'setWeights'; weights: Record<string, Float32Array> };

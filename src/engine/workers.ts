@@ -105,12 +105,12 @@ class WorkerPool {
     readonly info: LoadReply,
   ) {}
 
-  static async start(source: ModelSource, options: WorkerPoolOptions): Promise<WorkerPool> {
+  static async start(source: ModelSource, options: WorkerPoolOptions & { boundary?: string }): Promise<WorkerPool> {
     const threads = options.threads === undefined ? coreCount() : positiveInt('threads', options.threads);
     const backend = oneOf('worker backend', options.backend ?? 'wasm', WORKER_BACKENDS);
     const workers = Array.from({ length: threads }, () => new WorkerHandle(backend));
     try {
-      const infos = await Promise.all(workers.map((w) => w.call<LoadReply>({ op: 'load', source })));
+      const infos = await Promise.all(workers.map((w) => w.call<LoadReply>({ op: 'load', source, boundary: options.boundary })));
       return new WorkerPool(workers, infos[0]);
     } catch (err) {
       await Promise.all(workers.map((w) => w.terminate()));
@@ -214,6 +214,11 @@ export interface GradientPoolOptions extends WorkerPoolOptions {
   model: tf.LayersModel;
   /** The loss, as `classificationLoss` takes it. */
   loss: LossOptions;
+  /**
+   * Last layer of the frozen prefix (a group boundary every path passes through): the prefix then runs outside the
+   * gradient tape, which saves its activations' memory and the tape's work. Default: none, the whole model on tape.
+   */
+  boundary?: string;
 }
 
 /** One data-parallel gradient computation. */
