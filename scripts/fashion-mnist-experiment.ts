@@ -43,7 +43,7 @@ const SIZES = [20, 50, 200];
 const METHODS = ['scratch', 'frozen', 'finetune'] as const;
 type Method = (typeof METHODS)[number];
 const AUGS = ['none', 'light'] as const;
-const FULL_EPOCHS = 10;
+const FULL_EPOCHS = 6;
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
