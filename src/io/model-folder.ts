@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { GRAFT_VERSION } from '../version';
 import { GRAFT_JSON, GraftMeta, GraftMetaInit, readGraftMeta } from './graft-json';
-import { stagingPath } from './atomic';
+import { stagingPath, writeFileSynced } from './atomic';
 
 /** File name of the tfjs topology and weights manifest. */
 export const MODEL_JSON = 'model.json';
@@ -117,13 +117,7 @@ export async function writeFolderAtomic(
     for (const [name, data] of Object.entries(files)) {
       const file = path.join(tmp, name);
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      const handle = await fs.promises.open(file, 'w');
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeFileSynced(file, data);
     }
     await beforeSwap?.();
   } catch (err) {
