@@ -51,15 +51,18 @@ export async function createPrefixRunner(model: tf.LayersModel, boundaryLayerNam
 /** The tfjs branch: the prefix half of `splitModel`, run in inference mode. */
 export function createTfjsPrefixRunner(model: tf.LayersModel, boundaryLayerName: string): PrefixRunner {
   const split = splitModel(model, boundaryLayerName);
-  const { prefix } = split;
   split.suffix.dispose();
-  const inputShape = prefix.inputs[0].shape.slice(1) as number[];
-  const outputShape = prefix.outputs[0].shape.slice(1) as number[];
+  return tfjsModelRunner(split.prefix, { owned: true });
+}
+
+/** Runs a whole single-input model forward in tfjs; `owned` means `dispose` frees the model too. */
+function tfjsModelRunner(model: tf.LayersModel, options: { owned: boolean }): PrefixRunner {
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
   return {
     engine: `tfjs ${tf.getBackend()}`,
-    outputShape,
+    outputShape: model.outputs[0].shape.slice(1) as number[],
     async run(input, batch) {
-      const out = tf.tidy(() => prefix.predict(tf.tensor(input, [batch, ...inputShape])) as tf.Tensor);
+      const out = tf.tidy(() => model.predict(tf.tensor(input, [batch, ...inputShape])) as tf.Tensor);
       try {
         return (await out.data()) as Float32Array;
       } finally {
@@ -67,7 +70,27 @@ export function createTfjsPrefixRunner(model: tf.LayersModel, boundaryLayerName:
       }
     },
     async dispose() {
-      prefix.dispose();
+      if (options.owned) model.dispose();
     },
   };
+}
+
+/**
+ * A runner for a whole in-memory model (e.g. a feature extractor): `auto` tries onnxruntime and falls back to tfjs
+ * with a one-line notice; `onnx` that cannot run is an error. The model itself is never disposed by the runner.
+ */
+export async function createModelRunner(model: tf.LayersModel, options: PrefixRunnerOptions = {}): Promise<PrefixRunner> {
+  const engine = oneOf('--engine', options.engine ?? 'auto', PREFIX_ENGINES);
+  const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
+  if (engine !== 'tfjs') {
+    try {
+      const { createOnnxModelRunner } = await import('../onnx/prefix');
+      return await createOnnxModelRunner(model, { log });
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0];
+      if (engine === 'onnx') throw err instanceof GraftError ? err : new GraftError(`onnxruntime cannot run the model: ${reason}; use --engine tfjs.`, { cause: err });
+      log?.(`graft: onnxruntime unavailable (${reason}); running on tfjs ${tf.getBackend()}.`);
+    }
+  }
+  return tfjsModelRunner(model, { owned: false });
 }

@@ -81,6 +81,8 @@ export interface ExtractFeaturesOptions {
   batchSize?: number;
   /** Called after each batch with the number of images done. */
   onProgress?: (done: number, total: number) => void;
+  /** Runs the extractor's model on a preprocessed NHWC batch (e.g. an onnxruntime session); default tfjs in-process. */
+  run?: (input: Float32Array, batch: number) => Promise<Float32Array>;
 }
 
 /** Runs images (files, or folders of images) through an extractor; returns one vector per image, in order. */
@@ -89,6 +91,14 @@ export async function extractFeatures(extractor: FeatureExtractor, images: strin
   const batchSize = positiveInt('batchSize', o.batchSize ?? 16);
   const [h, w, c] = extractor.inputShape;
   const features: Float32Array[] = [];
+  const run = o.run ?? (async (input: Float32Array, batch: number) => {
+    const out = tf.tidy(() => extractor.model.predict(tf.tensor4d(input, [batch, h, w, c])) as tf.Tensor);
+    try {
+      return (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  });
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     const input = new Float32Array(chunk.length * h * w * c);
@@ -96,13 +106,8 @@ export async function extractFeatures(extractor: FeatureExtractor, images: strin
       const pixels = await loadImage(chunk[i], { inputShape: [h, w, c] });
       input.set(preprocessPixels(pixels, c, extractor.preprocessing), i * h * w * c);
     }
-    const out = tf.tidy(() => extractor.model.predict(tf.tensor4d(input, [chunk.length, h, w, c])) as tf.Tensor);
-    try {
-      const data = (await out.data()) as Float32Array;
-      for (let i = 0; i < chunk.length; i++) features.push(data.slice(i * extractor.dim, (i + 1) * extractor.dim));
-    } finally {
-      out.dispose();
-    }
+    const data = await run(input, chunk.length);
+    for (let i = 0; i < chunk.length; i++) features.push(data.slice(i * extractor.dim, (i + 1) * extractor.dim));
     o.onProgress?.(Math.min(start + batchSize, files.length), files.length);
   }
   return { files, features };

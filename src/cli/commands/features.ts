@@ -5,6 +5,7 @@ import { GraftError, oneOf, positiveInt } from '../../errors';
 import { createFeatureExtractor, extractFeatures, FEATURE_POOLINGS } from '../../models/features';
 import { architectureNames, getArchitecture } from '../../models/registry';
 import { isModelFolder } from '../../models/classifier';
+import { createModelRunner, PREFIX_ENGINES } from '../../engine/prefix';
 import { globals, useBackend } from '../common';
 
 const FORMATS = ['json', 'csv'] as const;
@@ -28,7 +29,8 @@ export function featuresCommand(): Command {
     .option('--input-size <n>', 'input height and width (default the architecture default)')
     .option('--batch-size <n>', 'images per forward pass', '16')
     .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
-    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string }, cmd: Command) => {
+    .addOption(new Option('--engine <name>', 'what runs the trunk: auto (onnxruntime when it loads, else tfjs), onnx or tfjs').choices([...PREFIX_ENGINES]).default('auto'))
+    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string }, cmd: Command) => {
       const format = oneOf('--format', opts.format, FORMATS);
       const batchSize = positiveInt('--batch-size', opts.batchSize);
       const weights = opts.weights === 'none' ? null : opts.weights;
@@ -61,9 +63,11 @@ export function featuresCommand(): Command {
           : undefined,
       });
       if (downloading) bar?.stop();
+      const runner = await createModelRunner(extractor.model, { engine: opts.engine, log: globals(cmd).quiet ? null : undefined });
       try {
         const { files, features } = await extractFeatures(extractor, images, {
           batchSize,
+          run: runner.run,
           onProgress: bar
             ? (done, total) => {
                 if (done <= batchSize) bar.start(total, 0, { task: 'features' });
@@ -76,6 +80,7 @@ export function featuresCommand(): Command {
           format === 'csv' ? featuresCsv(files, features) : JSON.stringify(files.map((file, i) => ({ file, features: Array.from(features[i]) }))) + '\n',
         );
       } finally {
+        await runner.dispose();
         extractor.dispose();
       }
     });
