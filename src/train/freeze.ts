@@ -34,6 +34,7 @@ export interface FreezeOptions {
 
 const BN_CLASS = 'BatchNormalization';
 const INFERENCE_MODE = Symbol('graft.bnInferenceMode');
+const NO_SCALE_TRAINING = Symbol('graft.bnNoScaleTraining');
 
 type CallFn = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
 
@@ -123,25 +124,97 @@ export function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
 }
 
 /**
- * Puts every non-trainable BatchNormalization layer in inference mode and every trainable one back in normal mode.
- * Call after loading a model whose saved topology has frozen BN layers (freeze/unfreeze call it themselves).
+ * Puts every non-trainable BatchNormalization layer in inference mode and every trainable one back in normal mode;
+ * a trainable one without gamma (`scale: false`, as in Keras's Inception V3) gets `gammaFreeCall`, since tfjs-layers
+ * 4.22 reads the missing gamma in training mode. Idempotent. Call after loading a model whose saved topology has
+ * frozen BN layers, and before training (freeze/unfreeze and the training loop call it themselves).
  */
 export function syncFrozenBatchNorm(model: tf.LayersModel): void {
   for (const layer of allLayers(model)) {
     if (layer.getClassName() !== BN_CLASS) continue;
     const own = layer as unknown as Record<string | symbol, unknown>;
     const frozen = !layer.trainable;
+    const noScale = !frozen && !(layer as unknown as BnLayer).scale;
     if (frozen && !own[INFERENCE_MODE]) {
+      delete own[NO_SCALE_TRAINING];
       const stock = Object.getPrototypeOf(layer).call as CallFn;
       own.call = function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}) {
         return stock.call(this, inputs, { ...kwargs, training: false });
       };
       own[INFERENCE_MODE] = true;
-    } else if (!frozen && own[INFERENCE_MODE]) {
+    } else if (noScale && !own[NO_SCALE_TRAINING]) {
+      delete own[INFERENCE_MODE];
+      own.call = gammaFreeCall(Object.getPrototypeOf(layer).call as CallFn);
+      own[NO_SCALE_TRAINING] = true;
+    } else if (!frozen && !noScale && (own[INFERENCE_MODE] || own[NO_SCALE_TRAINING])) {
       delete own.call;
       delete own[INFERENCE_MODE];
+      delete own[NO_SCALE_TRAINING];
     }
   }
+}
+
+/** The fields of tfjs-layers' BatchNormalization (and its LayerVariables) that `gammaFreeCall` uses. */
+interface BnVariable {
+  read(): tf.Tensor;
+  write(value: tf.Tensor): void;
+}
+interface BnLayer {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  beta?: BnVariable;
+  movingMean: BnVariable;
+  movingVariance: BnVariable;
+}
+
+/**
+ * BatchNormalization.call for a layer without gamma: inference mode is the stock call; training mode mirrors
+ * tfjs-layers 4.22 (`normalizeBatchInTraining` and `doMovingAverage`) with gamma left out: batch moments over every
+ * axis but the channel axis, normalised with the layer's epsilon and beta (if `center`), and
+ * moving = moving - (moving - batch) * (1 - momentum) for the mean and the (biased) batch variance.
+ */
+function gammaFreeCall(stock: CallFn): CallFn {
+  return function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}) {
+    if (!kwargs.training) return stock.call(this, inputs, kwargs);
+    const bn = this as unknown as BnLayer;
+    return tf.tidy(() => {
+      if (Array.isArray(inputs) && inputs.length !== 1) throw new GraftError(`BatchNormalization ${this.name} expects exactly one input tensor.`);
+      const input = Array.isArray(inputs) ? inputs[0] : inputs;
+      const ndim = input.rank;
+      const axis = bn.axis >= 0 ? bn.axis : bn.axis + ndim;
+      const reductionAxes = Array.from({ length: ndim }, (_, i) => i).filter((i) => i !== axis);
+      const { mean, variance } = tf.moments(input, reductionAxes);
+      // tfjs's batchNorm gradient needs scale and offset tensors: a constant 1 stands in for the absent gamma (no
+      // weight is added), a constant 0 for an absent beta.
+      const gamma = tf.onesLike(mean);
+      const beta = bn.center && bn.beta ? bn.beta.read() : tf.zerosLike(mean);
+      // With the channel axis last this is tfjs's regularNormalizeBatchInTraining. Otherwise tfjs reshapes the
+      // per-channel tensors and still calls batchNorm, whose kernels index them as if the channel axis were last (wrong
+      // output), so broadcasting arithmetic is used instead.
+      let normed: tf.Tensor;
+      if (axis === ndim - 1) {
+        normed = tf.batchNorm(input, mean, variance, beta, gamma, bn.epsilon);
+      } else {
+        const targetShape = input.shape.map((d, i) => (i === axis ? d : 1));
+        const wide = (t: tf.Tensor) => tf.reshape(t, targetShape);
+        normed = tf.add(tf.mul(tf.sub(input, wide(mean)), tf.rsqrt(tf.add(wide(variance), bn.epsilon))), wide(beta));
+      }
+      const doMovingAverage = (variable: BnVariable, value: tf.Tensor, momentum: number) => {
+        tf.tidy(() => {
+          const decay = 1 - momentum;
+          const origValue = variable.read();
+          const updateDelta = tf.mul(tf.sub(origValue, value), decay);
+          variable.write(tf.sub(origValue, updateDelta));
+        });
+      };
+      doMovingAverage(bn.movingMean, mean, bn.momentum);
+      doMovingAverage(bn.movingVariance, variance, bn.momentum);
+      return normed;
+    });
+  };
 }
 
 /** Whether a BN layer is currently forced into inference mode. */

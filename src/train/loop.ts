@@ -22,6 +22,7 @@ import {
   trainableSignature,
   variableOf,
 } from './optim';
+import { syncFrozenBatchNorm } from './freeze';
 import { Schedule, ScheduleConfig, makeSchedule } from './schedule';
 
 /** One batch: preprocessed inputs (the loop disposes `x`) and class indices. */
@@ -331,6 +332,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const ensureGroups = () => {
     const now = trainableSignature(model);
     if (now === signature) return;
+    // BN modes follow the trainable flags (frozen: inference mode; trainable without gamma: graft's training call).
+    syncFrozenBatchNorm(model);
     disposeParamGroups(groups);
     groups = buildParamGroups(model, options.groups, { lr: options.lr, lrMult: options.lrMult, groupLr: options.groupLr, optimizer });
     signature = now;
