@@ -130,7 +130,7 @@ interface GridRow {
 function gridChart(rows: GridRow[]): string {
   const W = 640, H = 380, L = 60, R = 170, T = 30, B = 50;
   const accs = rows.map((r) => r.accuracy);
-  const lo = Math.max(0, Math.floor(Math.min(...accs) * 20) / 20 - 0.05), hi = Math.min(1, Math.ceil(Math.max(...accs) * 20) / 20);
+  const lo = Math.max(0, Math.floor(Math.min(...accs) * 20 - 1e-9) / 20), hi = Math.min(1, Math.ceil(Math.max(...accs) * 20) / 20);
   const x = (i: number) => L + ((W - L - R) * i) / (SIZES.length - 1);
   const y = (v: number) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
   const colours: Record<Method, string> = { scratch: '#d62728', frozen: '#1f77b4', finetune: '#2ca02c' };
@@ -140,7 +140,7 @@ function gridChart(rows: GridRow[]): string {
   }
   SIZES.forEach((n, i) => parts.push(`<text x="${x(i)}" y="${H - B + 20}" text-anchor="middle" font-size="12">${n}</text>`));
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle" font-size="13">labelled training images per class</text>`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">Fashion-MNIST classes 5-9: test accuracy (mean, ±1 std over seeds)</text>`);
+  parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">Fashion-MNIST classes 5-9: test accuracy (mean, ±1 std over seeds)</text>`);
   let legend = 0;
   for (const method of METHODS) {
     for (const aug of AUGS) {
@@ -277,7 +277,17 @@ async function writeResults(results: { source?: Record<string, unknown>; grid: G
       const scratch = meanStd(results.grid.filter((r) => r.n === n && r.method === 'scratch' && r.aug === 'none').map((r) => r.accuracy)).mean;
       return (best - scratch) * 100;
     };
-    lines.push('', `With 50 images per class, the best transfer method beats training from scratch by ${gain(50).toFixed(1)} accuracy points (no augmentation).`, '',
+    const mean = (n: number, method: Method, aug: string) => meanStd(results.grid.filter((r) => r.n === n && r.method === method && r.aug === aug).map((r) => r.accuracy)).mean;
+    const spreads = SIZES.flatMap((n) => METHODS.flatMap((m) => AUGS.map((a) => meanStd(results.grid.filter((r) => r.n === n && r.method === m && r.aug === a).map((r) => r.accuracy)).std * 100)));
+    const augCost = SIZES.flatMap((n) => METHODS.map((m) => (mean(n, m, 'none') - mean(n, m, 'light')) * 100)).filter(Number.isFinite);
+    const scratchErr = 1 - mean(50, 'scratch', 'none');
+    const transferErr = 1 - Math.max(mean(50, 'frozen', 'none'), mean(50, 'finetune', 'none'));
+    lines.push('', `With 50 images per class, the best transfer method beats training from scratch by ${gain(50).toFixed(1)} accuracy points`,
+      `without augmentation (${(100 * (1 - transferErr / scratchErr)).toFixed(0)}% fewer test errors), by ${gain(20).toFixed(1)} points with 20 images and ${gain(200).toFixed(1)} with 200;`,
+      `the seed-to-seed standard deviation is ${Math.min(...spreads).toFixed(1)} to ${Math.max(...spreads).toFixed(1)} points. Unfreezing after the head stage (c) adds`,
+      `at most a few tenths of a point over the frozen trunk (b) on this small trunk. The \`light\` augmentation lowered accuracy`,
+      `for every method and size, by ${Math.min(...augCost).toFixed(1)} to ${Math.max(...augCost).toFixed(1)} points: Fashion-MNIST images are centred and`,
+      `size-normalised, so random crops mostly teach the network sizes and positions the test set never shows.`, '',
       '![accuracy versus labelled images per class](fashion-mnist-transfer.png)', '');
     await writeSvgAsPng(gridChart(results.grid), path.join(docs, 'fashion-mnist-transfer.png'));
   }
