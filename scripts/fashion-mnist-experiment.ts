@@ -243,7 +243,8 @@ async function writeResults(results: { source?: Record<string, unknown>; grid: G
     '',
     'Produced by `npm run experiment` (scripts/fashion-mnist-experiment.ts), which calls only graft\'s public API',
     '(`exportFashionMnist` = `graft dataset`, `train` = `graft train`, `evaluate` = `graft evaluate`), on the IDX files of',
-    'Debian\'s `dataset-fashion-mnist`. Backend: tfjs wasm. Accuracy on the held-out test images.',
+    'Debian\'s `dataset-fashion-mnist`. Backend: tfjs wasm. Accuracy on the held-out test images. The seconds quoted',
+    'are wall time on a 2-core machine that other jobs were loading at the same time: upper bounds, not benchmarks.',
     '',
   ];
   if (results.source) {
