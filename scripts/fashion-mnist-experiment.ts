@@ -17,9 +17,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, exportFashionMnist, evaluate, createRng, writeSvgAsPng, escapeXml } from '../src';
-import type { EvaluationReport } from '../src';
-import { train, TrainOptions } from '../src/train/fine-tune';
+import { initBackend, exportFashionMnist, train, evaluate, createRng, writeSvgAsPng, escapeXml } from '../src';
+import type { EvaluationReport, TrainOptions } from '../src';
 
 interface Args {
   /** Scratch folder for exported PNGs and per-run models. */
