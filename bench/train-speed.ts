@@ -20,7 +20,7 @@ import { coreCount, createGradientPool, createWorkerPredictor } from '../src/eng
 import { saveModelFolder } from '../src/io/model-folder';
 import { createClassifier } from '../src/models/classifier';
 import { getArchitecture } from '../src/models/registry';
-import { allLayers, freezeTo, syncFrozenBatchNorm } from '../src/train/freeze';
+import { freezeTo, syncFrozenBatchNorm } from '../src/train/freeze';
 import { splitModel } from '../src/train/split';
 import { classificationLoss } from '../src/train/losses';
 import { PACKAGE_ROOT } from '../src/version';
@@ -93,10 +93,6 @@ async function benchModel(arch: string, cfg: Config): Promise<{ model: tf.Layers
     classNames: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
   });
   freezeTo(model, meta.groups, -2);
-  // tfjs-layers 4.22 cannot run a batch-norm layer without gamma (scale: false, as in Keras's Inception V3) in
-  // training mode (it reads the missing gamma), so those stay frozen, in inference mode, and the table says so.
-  const noScale = allLayers(model).filter((l) => l.getClassName() === 'BatchNormalization' && l.trainable && !(l as unknown as { scale: boolean }).scale);
-  for (const layer of noScale) layer.trainable = false;
   syncFrozenBatchNorm(model);
   const frozen = meta.groups[meta.groups.length - 3].layers;
   return { model, boundary: frozen[frozen.length - 1] };
