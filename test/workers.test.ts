@@ -27,8 +27,11 @@ const root = tmpDir('graft-workers-');
 const modelDir = path.join(root, 'model');
 let model: tf.LayersModel;
 
+let modelDisposed = false;
+
 beforeAll(async () => {
-  await initBackend({ backend: 'wasm', log: null });
+  // Worker threads are how a single-threaded wasm backend uses more cores; the last block covers threaded wasm.
+  await initBackend({ backend: 'wasm', threads: 1, log: null });
   model = smallConvNet();
   await saveModelFolder(modelDir, model, {
     architecture: 'custom', inputShape: INPUT, preprocessing: 'none', classNames: ['a', 'b', 'c'], outputActivation: 'softmax',
@@ -36,7 +39,9 @@ beforeAll(async () => {
   });
 });
 
-afterAll(() => model.dispose());
+afterAll(() => {
+  if (!modelDisposed) model.dispose();
+});
 
 const rows = (batch: number) => randomValues(`x${batch}`, batch * INPUT[0] * INPUT[1] * INPUT[2]);
 
@@ -181,6 +186,25 @@ describe('gradient pool', () => {
       tf.dispose(Object.values(ok.grads));
     } finally {
       await pool.dispose();
+    }
+  });
+});
+
+describe('on a threaded wasm backend', () => {
+  beforeAll(async () => {
+    // Replacing the backend drops its tensors, so the shared model goes first.
+    model.dispose();
+    modelDisposed = true;
+    await initBackend({ backend: 'wasm', threads: 2, log: null });
+  });
+
+  test('the tfjs engine keeps even a slow model in this thread, which already computes on every core', async () => {
+    const predictor = await createTfjsEnginePredictor(modelDir, { threads: 2, minMsPerImage: 0 });
+    try {
+      expect(predictor.engine).toBe('tfjs wasm');
+      expect(await predictor.predict(rows(2), 2)).toHaveLength(6);
+    } finally {
+      await predictor.dispose();
     }
   });
 });

@@ -4,8 +4,11 @@
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { GraftError, oneOf } from '../errors';
+import { GraftError, oneOf, positiveInt } from '../errors';
 import { registerWasmKernelsFor } from './wasm-kernels';
+import { canThreadWasm, registerWasmThreads, wasmThreadCount } from './wasm-threads';
+
+export { wasmThreadCount } from './wasm-threads';
 
 /** What a user may ask for (`--backend`, `GRAFT_BACKEND`). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -73,6 +76,8 @@ export interface BackendInfo {
   label: string;
   /** Faster candidates that were tried and skipped, with reasons. */
   skipped: BackendProbe[];
+  /** Threads the backend computes on (wasm: its XNNPACK pool; others: 1, they manage their own). */
+  threads: number;
 }
 
 /** Options for `initBackend`. */
@@ -81,6 +86,12 @@ export interface InitBackendOptions {
   backend?: string;
   /** Where the one-line choice report goes; defaults to stderr. Pass `null` to stay silent. */
   log?: ((line: string) => void) | null;
+  /**
+   * Threads for the wasm backend (defaults to `GRAFT_THREADS`, then every core). Above 1, graft loads tfjs's threaded
+   * SIMD build, which tfjs itself loads only in browsers; 1 is tfjs's stock single-threaded build. Worker threads
+   * always run 1 (graft's worker pools split work across cores themselves).
+   */
+  threads?: number;
 }
 
 let current: BackendInfo | undefined;
@@ -113,20 +124,29 @@ function firstLine(s: string): string {
 }
 
 /** Makes one candidate the active tfjs backend, or says why it cannot be. */
-async function activate(c: Candidate): Promise<BackendProbe> {
+async function activate(c: Candidate, threads = 1): Promise<BackendProbe> {
   const probe: BackendProbe = { label: c.label, backend: c.backend, pkg: c.pkg, ok: false };
   try {
     if (c.backend === 'tensorflow') {
       require(c.pkg);
     } else if (c.backend === 'wasm') {
       require('@tensorflow/tfjs-backend-wasm');
+      registerWasmThreads(canThreadWasm() ? threads : 1);
     }
   } catch (err) {
     probe.reason = explainLoadError(c, err);
     return probe;
   }
   try {
-    if (!(await tf.setBackend(c.backend))) {
+    let ready = await tf.setBackend(c.backend);
+    if (!ready && c.backend === 'wasm' && threads > 1) {
+      // The threaded build failed to start (no shared memory, a platform without worker_threads, ...): the
+      // stock single-threaded build still works, and the report says why it is one thread.
+      probe.reason = 'threaded wasm could not start, using one thread';
+      registerWasmThreads(1);
+      ready = await tf.setBackend(c.backend);
+    }
+    if (!ready) {
       probe.reason = `tfjs could not initialise the ${c.backend} backend`;
       return probe;
     }
@@ -154,17 +174,22 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     BACKEND_CHOICES,
   );
   const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
-  if (current && (requested === 'auto' || current.backend === requested)) return current;
+  const threads = positiveInt(options.threads !== undefined ? 'threads' : 'GRAFT_THREADS', options.threads ?? process.env.GRAFT_THREADS ?? coreCount());
+  const wantsWasm = requested === 'wasm' || (requested === 'auto' && current?.backend === 'wasm');
+  if (current && (requested === 'auto' || current.backend === requested) && !(wantsWasm && current.threads !== expectedWasmThreads(threads))) {
+    return current;
+  }
 
   const candidates = CANDIDATES.filter((c) => requested === 'auto' || c.choice === requested);
   const skipped: BackendProbe[] = [];
   for (const c of candidates) {
-    const probe = await activate(c);
+    const probe = await activate(c, threads);
     if (probe.ok) {
-      current = { backend: c.backend, label: c.label, skipped };
+      current = { backend: c.backend, label: c.label, skipped, threads: wasmThreadCount() };
       if (log) {
         const why = skipped.length ? ` (skipped ${skipped.map((s) => `${s.label}: ${s.reason}`).join('; ')})` : '';
-        log(`graft: using backend ${c.label}${why}`);
+        const note = probe.reason ? ` (${probe.reason})` : current.threads > 1 ? ` on ${current.threads} threads` : '';
+        log(`graft: using backend ${c.label}${note}${why}`);
       }
       return current;
     }
@@ -172,6 +197,16 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   const reasons = skipped.map((s) => `${s.label}: ${s.reason}`).join('; ');
   throw new GraftError(`backend ${requested} cannot load: ${reasons}. Install it, or use --backend auto.`);
+}
+
+/** The number of cores Node reports, the default thread count. */
+export function coreCount(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** The thread count a wasm backend initialised with `threads` reports in this thread. */
+function expectedWasmThreads(threads: number): number {
+  return canThreadWasm() ? threads : 1;
 }
 
 /** The backend chosen by `initBackend`, if any. */

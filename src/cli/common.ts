@@ -3,7 +3,7 @@
  * a message and an exit code.
  */
 import { Command, Option } from 'commander';
-import { GraftError } from '../errors';
+import { GraftError, positiveInt } from '../errors';
 import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
 
 /** Options every command accepts (declared once on the program, usable before or after the subcommand). */
@@ -14,6 +14,8 @@ export interface GlobalOptions {
   verbose?: boolean;
   /** Less output. */
   quiet?: boolean;
+  /** Cores to compute on. */
+  threads?: string;
 }
 
 /** Adds the global options to the root program. */
@@ -24,6 +26,7 @@ export function addGlobalOptions(program: Command): Command {
         BACKEND_CHOICES as unknown as string[],
       ),
     )
+    .option('--threads <n>', 'cores to compute on: wasm threads in this process, onnxruntime threads (default $GRAFT_THREADS or every core)')
     .option('--verbose', 'print stack traces and more detail')
     .option('-q, --quiet', 'print only results and errors');
 }
@@ -33,10 +36,16 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
-/** Activates the backend the user asked for (`--backend`, `GRAFT_BACKEND`, or auto). */
+/** The global `--threads`, checked (undefined: not given, so `GRAFT_THREADS` or every core). */
+export function globalThreads(cmd: Command): number | undefined {
+  const { threads } = globals(cmd);
+  return threads === undefined ? undefined : positiveInt('--threads', threads);
+}
+
+/** Activates the backend the user asked for (`--backend`, `GRAFT_BACKEND`, or auto) on `--threads` cores. */
 export async function useBackend(cmd: Command): Promise<BackendInfo> {
   const g = globals(cmd);
-  return initBackend({ backend: g.backend, log: g.quiet ? null : undefined });
+  return initBackend({ backend: g.backend, threads: globalThreads(cmd), log: g.quiet ? null : undefined });
 }
 
 /** Prints an error the way every command does: one line, the stack only with --verbose. Returns the exit code. */

@@ -5,10 +5,10 @@
  * - `createGradientPool`: data-parallel training steps; workers compute gradients on their slices and the caller
  *   averages-then-applies them with its own optimisers, then pushes the new weights back with `setWeights`.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
+import { coreCount, wasmThreadCount } from '../backend';
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
 import { modelArtifacts } from '../io/model-folder';
@@ -27,10 +27,7 @@ export interface WorkerPoolOptions {
   backend?: (typeof WORKER_BACKENDS)[number];
 }
 
-/** The number of cores Node reports, the default thread count. */
-export function coreCount(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
+export { coreCount };
 
 // Worker threads start from this file's sibling: worker-main.js when built, worker-main.ts under ts-jest, where a
 // require hook transpiles TypeScript with the project's own compiler (a dev dependency, present whenever .ts runs).
@@ -174,13 +171,15 @@ export interface TfjsEnginePredictorOptions {
 }
 
 /**
- * The tfjs engine's Predictor: the model in this thread, or split across worker threads when the backend is wasm
- * (single-threaded in Node), more than one thread is allowed, and the model is slow enough for them to pay off.
+ * The tfjs engine's Predictor: the model in this thread, or split across worker threads when the backend is a
+ * single-threaded wasm, more than one thread is allowed, and the model is slow enough for them to pay off.
  */
 export async function createTfjsEnginePredictor(modelDir: string, options: TfjsEnginePredictorOptions = {}): Promise<Predictor> {
   const threads = options.threads === undefined ? coreCount() : positiveInt('threads', options.threads);
   const local = await createTfjsPredictor(modelDir);
-  if (tf.getBackend() !== 'wasm' || threads < 2) return local;
+  // A threaded wasm backend already computes on several cores in this thread; copies of the model in workers only
+  // pay when it is single-threaded.
+  if (tf.getBackend() !== 'wasm' || threads < 2 || wasmThreadCount() > 1) return local;
   let msPerImage: number;
   try {
     const batch = 2;

@@ -128,8 +128,8 @@ export interface TrainOptions {
   featureCache?: 'memory' | 'disk' | 'off';
   /** Engine for the frozen prefix (default auto). */
   prefixEngine?: PrefixEngine;
-  /** Worker threads per training step (data parallel; default 1 = this thread). */
-  threads?: number;
+  /** Worker threads per training step, each with a copy of the model and a slice of every batch (data parallel; default 1 = this thread). */
+  workers?: number;
   /** Explicit stages (replaces headEpochs / epochs / unfreeze / gradual). */
   stages?: StageConfig[];
   /** Progress display (default auto). */
@@ -147,7 +147,7 @@ export const TRAIN_CONFIG_KEYS = [
   'data', 'val', 'valSplit', 'arch', 'weights', 'inputSize', 'inputShape', 'head', 'simpleCnn', 'out', 'epochs', 'headEpochs',
   'unfreeze', 'gradual', 'lr', 'fineTuneLr', 'lrMult', 'groupLr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmup',
   'augment', 'batchSize', 'seed', 'labelSmoothing', 'classWeights', 'clipNorm', 'earlyStopping', 'reduceOnPlateau', 'monitor',
-  'saveBest', 'trainBn', 'resume', 'featureCache', 'prefixEngine', 'threads', 'stages', 'progress',
+  'saveBest', 'trainBn', 'resume', 'featureCache', 'prefixEngine', 'workers', 'stages', 'progress',
 ] as const;
 const API_KEYS = [...TRAIN_CONFIG_KEYS, 'callbacks', 'signal', 'log'];
 const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'lrMult', 'groupLr', 'schedule'];
@@ -240,7 +240,7 @@ export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
   int('inputSize', 1);
   int('earlyStopping', 1);
   int('reduceOnPlateau', 1);
-  int('threads', 1);
+  int('workers', 1);
   const num = (key: keyof TrainOptions, range: { min?: number; max?: number }) => {
     if (o[key] !== undefined) (o as unknown as Record<string, unknown>)[key] = finiteNumber(key, o[key], range);
   };
@@ -381,7 +381,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           // With --save-best the folder holds the best epoch during the run, so the final save must too.
           restoreBest: Boolean(o.earlyStopping || o.saveBest),
           signal: o.signal,
-          gradients: (o.threads ?? 1) > 1 ? pooledGradients(o.threads!) : undefined,
+          gradients: (o.workers ?? 1) > 1 ? pooledGradients(o.workers!) : undefined,
           resume: resumeState,
           epochOffset: prior.length,
           stage: stage.name,

@@ -5,7 +5,7 @@ import { ENGINE_CHOICES } from '../../engine';
 import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
 import { ZERO_DIVISION_CHOICES } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
-import { globals, parseList, useBackend } from '../common';
+import { globalThreads, globals, parseList, useBackend } from '../common';
 import { FORMAT_HELP, emitReport, outputFormats } from '../report-output';
 
 interface EvaluateCliOptions {
@@ -19,7 +19,6 @@ interface EvaluateCliOptions {
   out?: string;
   format?: string[];
   engine?: string;
-  threads?: string;
   zeroDivision?: string;
   positiveLabel?: string;
   threshold?: string;
@@ -68,7 +67,6 @@ export function evaluateCommand(): Command {
     .option('--out <path>', 'write the report here (report.json; other formats get their own extension beside it)')
     .option('--format <list>', FORMAT_HELP, parseList)
     .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
-    .option('--threads <n>', 'threads the engine may use (default: every core)')
     .option('--zero-division <v>', `value of ill-defined precision/recall/F1: ${ZERO_DIVISION_CHOICES.join(', ')} (warn = 0 with a warning)`, 'warn')
     .option('--positive-label <class>', 'two-class models: the positive class (default the second class)')
     .option('--threshold <t>', 'two-class and sigmoid models: predict a class when its score is above t', '0.5')
@@ -89,7 +87,7 @@ export function evaluateCommand(): Command {
           topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
           shard: opts.shard,
           engine: opts.engine,
-          threads: opts.threads === undefined ? undefined : positiveInt('--threads', opts.threads),
+          threads: globalThreads(cmd),
           zeroDivision: opts.zeroDivision,
           positiveLabel: opts.positiveLabel,
           threshold: finiteNumber('--threshold', opts.threshold, { min: 0, max: 1 }),

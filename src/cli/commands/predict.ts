@@ -3,7 +3,7 @@ import { finiteNumber, oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { ENGINE_CHOICES } from '../../engine';
 import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
-import { globals, useBackend } from '../common';
+import { globalThreads, globals, useBackend } from '../common';
 
 interface PredictCliOptions {
   model: string;
@@ -15,7 +15,6 @@ interface PredictCliOptions {
   batchSize: string;
   threshold: string;
   engine: string;
-  threads?: string;
 }
 
 /** `graft predict`: labels and probabilities for images. */
@@ -32,7 +31,6 @@ export function predictCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', '32')
     .option('--threshold <t>', 'sigmoid (multi-label) models: list every class scored above t', '0.5')
     .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
-    .option('--threads <n>', 'threads the engine may use (default: every core)')
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
       await useBackend(cmd);
@@ -44,7 +42,7 @@ export function predictCommand(): Command {
         batchSize: positiveInt('--batch-size', opts.batchSize),
         threshold: finiteNumber('--threshold', opts.threshold, { min: 0, max: 1 }),
         engine: opts.engine,
-        threads: opts.threads === undefined ? undefined : positiveInt('--threads', opts.threads),
+        threads: globalThreads(cmd),
         log: globals(cmd).quiet ? null : undefined,
       });
       const text = format === 'json' ? JSON.stringify(results, null, 2) + '\n' : predictionsToCsv(results);

@@ -46,7 +46,7 @@ interface TrainCliOptions {
   resume?: boolean;
   featureCache?: string;
   prefixEngine?: string;
-  threads?: string;
+  workers?: string;
 }
 
 /** Parses `name=value,name=value` into numbers by name. */
@@ -113,7 +113,7 @@ export function trainOptionsFromCli(opts: TrainCliOptions): TrainOptions {
     resume: opts.resume,
     featureCache: opts.featureCache,
     prefixEngine: opts.prefixEngine,
-    threads: opts.threads,
+    workers: opts.workers,
   };
   const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   return { ...fromFile, ...given } as TrainOptions;
@@ -186,7 +186,7 @@ export function trainCommand(): Command {
     .option('--train-bn', 'keep BatchNormalization layers training while the trunk is frozen (fastai default)')
     .option('--resume', 'continue from <out>/checkpoint (after Ctrl-C or a crash)')
     .option('--feature-cache <mode>', 'cache frozen-trunk features: memory (default), disk or off')
-    .option('--threads <n>', 'worker threads per training step, each batch split across them (default 1)')
+    .option('--workers <n>', 'worker threads per training step, each with its own copy of the model and a slice of every batch (default 1; wasm already computes on every core in this process)')
     .option('--prefix-engine <name>', `engine for the frozen trunk (${PREFIX_ENGINES.join('|')}; default auto)`)
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const options = trainOptionsFromCli(opts);
