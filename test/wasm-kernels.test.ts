@@ -66,6 +66,10 @@ describe('graft wasm kernels', () => {
     [2, 11, 11, 3, 5, [7, 7], [2, 2], 'same'],
     [2, 8, 7, 3, 4, [3, 3], [2, 2], 1],
     [1, 6, 6, 2, 3, [3, 3], [1, 1], 'valid'],
+    // 1x1 filters take the matrix-product path: stride 1, odd sizes, a numeric pad (zeros read), stride 3.
+    [3, 5, 6, 5, 4, [1, 1], [1, 1], 'same'],
+    [2, 5, 4, 3, 2, [1, 1], [2, 2], 1],
+    [1, 10, 8, 3, 4, [1, 1], [3, 3], 'valid'],
   ];
 
   test.each(convCases)('Conv2D gradients n=%i %ix%i %i->%i filter %p strides %p pad %p match cpu', async (n, h, w, ci, co, k, s, pad) => {

@@ -55,3 +55,42 @@ export function placeSpatial(scope: KernelScope, x: tf.TensorInfo, args: PlaceAr
   }
   return out;
 }
+
+/** Where `sampleSpatial` reads its input. */
+export interface SampleArgs {
+  /** Input rows and columns between consecutive output ones. */
+  strides: [number, number];
+  /** Input row and column of output (0, 0) (negative: zero padding before the data). */
+  begin: [number, number];
+  /** Output height and width. */
+  size: [number, number];
+}
+
+/**
+ * out[n, i, j, c] = x[n, begin[0] + i * strides[0], begin[1] + j * strides[1], c] (zero outside `x`): the pixels a
+ * strided 1x1 convolution reads. Returns `x` itself when that is the identity, else a new tensor recorded in `scope`.
+ */
+export function sampleSpatial(scope: KernelScope, x: tf.TensorInfo, args: SampleArgs): tf.TensorInfo {
+  const [n, h, w, c] = x.shape;
+  const [sh, sw] = args.strides;
+  const [bh, bw] = args.begin;
+  const [oh, ow] = args.size;
+  if (sh === 1 && sw === 1 && bh === 0 && bw === 0 && oh === h && ow === w) return x;
+  const out = scope.alloc([n, oh, ow, c], x.dtype);
+  const src = scope.backend.typedArrayFromHeap(x);
+  const dst = scope.backend.typedArrayFromHeap(out);
+  dst.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      const r = bh + i * sh;
+      if (r < 0 || r >= h) continue;
+      for (let j = 0; j < ow; j++) {
+        const col = bw + j * sw;
+        if (col < 0 || col >= w) continue;
+        const from = ((b * h + r) * w + col) * c;
+        dst.set(src.subarray(from, from + c), ((b * oh + i) * ow + j) * c);
+      }
+    }
+  }
+  return out;
+}
