@@ -196,6 +196,29 @@ describe('graft wasm kernels', () => {
     expect(wasm).toEqual(cpu);
   });
 
+  // [x shape, per-channel parameter shape, with offset, with scale]
+  const batchNormCases: Array<[number[], number[], boolean, boolean]> = [
+    [[2, 5, 6, 3], [3], true, true],
+    [[7, 4], [4], false, false],
+    [[3, 4, 4, 5], [1, 1, 1, 5], true, false],
+    [[2, 3, 1], [1], false, true],
+  ];
+
+  test.each(batchNormCases)('FusedBatchNorm of %p with parameters %p (offset %p, scale %p) matches cpu', async (shape, param, withOffset, withScale) => {
+    const positive = rand(`var${shape}`, param);
+    positive.values = positive.values.map((v) => 0.5 + Math.abs(v));
+    const inputs = {
+      x: rand(`bn${shape}`, shape),
+      mean: rand(`mean${shape}`, param),
+      variance: positive,
+      ...(withOffset ? { offset: rand(`off${shape}`, param) } : {}),
+      ...(withScale ? { scale: rand(`scale${shape}`, param) } : {}),
+    };
+    const [wasm, cpu, outShape] = await bothBackends('FusedBatchNorm', inputs, { varianceEpsilon: 0.001 });
+    expect(outShape).toEqual(shape);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
   test('UnsortedSegmentSum adds rows by segment, drops ids out of range, and matches cpu', async () => {
     const x = rand('seg', [7, 2, 3]);
     const segmentIds = { shape: [7], values: Int32Array.from([2, 0, 2, -1, 4, 0, 1]) };
@@ -226,6 +249,7 @@ describe('graft wasm kernels', () => {
       () => tf.matMul(tf.ones([4, 5]), tf.ones([3, 5]), false, true),
       () => tf.unsortedSegmentSum(tf.ones([4, 3]), tf.tensor1d([0, 1, 1, 0], 'int32'), 2),
       () => tf.slice(tf.ones([4, 5, 6]), [1, 0, 2], [2, 5, 3]),
+      () => tf.batchNorm(tf.ones([2, 3, 3, 4]), tf.zeros([4]), tf.ones([4]), tf.ones([4]), tf.ones([4])),
     ];
     for (const call of calls) tf.tidy(() => call().dataSync());
     const before = liveCounts();

@@ -10,6 +10,7 @@ import {
   depthwiseConv2dNativeBackpropFilter,
   depthwiseConv2dNativeBackpropInput,
 } from './conv-grads';
+import { fastBatchNorm } from './batch-norm';
 import { fastBatchMatMul } from './matmul';
 import { unsortedSegmentSum } from './segment-sum';
 import { fastSlice } from './slice';
@@ -32,6 +33,7 @@ const KERNELS: readonly GraftKernel[] = [
   { name: 'UnsortedSegmentSum', make: () => unsortedSegmentSum },
   { name: 'BatchMatMul', make: (stock) => fastBatchMatMul(needStock('BatchMatMul', stock)) },
   { name: 'Slice', make: (stock) => fastSlice(needStock('Slice', stock)) },
+  { name: 'FusedBatchNorm', make: (stock) => fastBatchNorm(needStock('FusedBatchNorm', stock)) },
 ];
 
 function needStock(name: string, stock: tf.KernelFunc | undefined): tf.KernelFunc {
