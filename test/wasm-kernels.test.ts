@@ -219,6 +219,38 @@ describe('graft wasm kernels', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  const tileCases: Array<[number[], number[]]> = [
+    [[1, 1, 1, 5], [3, 4, 2, 1]],
+    [[2, 3], [2, 2]],
+    [[3], [4]],
+    [[2, 1, 3], [1, 3, 2]],
+    [[2, 3, 2], [2, 1, 3]],
+  ];
+
+  test.each(tileCases)('Tile of %p by %p matches cpu (float32 and int32)', async (shape, reps) => {
+    const [wasm, cpu, outShape] = await bothBackends('Tile', { x: rand(`tile${shape}`, shape) }, { reps });
+    expect(outShape).toEqual(shape.map((s, i) => s * reps[i]));
+    expect(wasm).toEqual(cpu);
+    const ints = { shape, values: Int32Array.from({ length: tf.util.sizeFromShape(shape) }, (_, i) => i * 7 - 3) };
+    const [wasmInt, cpuInt] = await bothBackends('Tile', { x: ints }, { reps });
+    expect(Array.from(wasmInt)).toEqual(Array.from(cpuInt));
+  });
+
+  const sumCases: Array<[number[], number[], boolean]> = [
+    [[2, 3, 4, 5], [0, 1, 2], false],
+    [[2, 3, 4, 5], [0, 1, 2], true],
+    [[7, 3], [0], false],
+    [[2, 3, 4], [1], false],
+    [[2, 3, 4], [0, 1, 2], false],
+  ];
+
+  test.each(sumCases)('Sum of %p over axes %p (keepDims %p) matches cpu', async (shape, axis, keepDims) => {
+    const [wasm, cpu, outShape] = await bothBackends('Sum', { x: rand(`sum${shape}${axis}`, shape) }, { axis, keepDims });
+    const expected = keepDims ? shape.map((s, i) => (axis.includes(i) ? 1 : s)) : shape.filter((_, i) => !axis.includes(i));
+    expect(outShape).toEqual(expected);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
   test('UnsortedSegmentSum adds rows by segment, drops ids out of range, and matches cpu', async () => {
     const x = rand('seg', [7, 2, 3]);
     const segmentIds = { shape: [7], values: Int32Array.from([2, 0, 2, -1, 4, 0, 1]) };
@@ -250,6 +282,8 @@ describe('graft wasm kernels', () => {
       () => tf.unsortedSegmentSum(tf.ones([4, 3]), tf.tensor1d([0, 1, 1, 0], 'int32'), 2),
       () => tf.slice(tf.ones([4, 5, 6]), [1, 0, 2], [2, 5, 3]),
       () => tf.batchNorm(tf.ones([2, 3, 3, 4]), tf.zeros([4]), tf.ones([4]), tf.ones([4]), tf.ones([4])),
+      () => tf.tile(tf.ones([1, 1, 3]), [2, 4, 1]),
+      () => tf.sum(tf.ones([2, 3, 4]), [0, 1]),
     ];
     for (const call of calls) tf.tidy(() => call().dataSync());
     const before = liveCounts();

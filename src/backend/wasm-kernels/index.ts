@@ -11,6 +11,7 @@ import {
   depthwiseConv2dNativeBackpropInput,
 } from './conv-grads';
 import { fastBatchNorm } from './batch-norm';
+import { fastSum, fastTile } from './broadcast';
 import { fastBatchMatMul } from './matmul';
 import { unsortedSegmentSum } from './segment-sum';
 import { fastSlice } from './slice';
@@ -34,6 +35,8 @@ const KERNELS: readonly GraftKernel[] = [
   { name: 'BatchMatMul', make: (stock) => fastBatchMatMul(needStock('BatchMatMul', stock)) },
   { name: 'Slice', make: (stock) => fastSlice(needStock('Slice', stock)) },
   { name: 'FusedBatchNorm', make: (stock) => fastBatchNorm(needStock('FusedBatchNorm', stock)) },
+  { name: 'Tile', make: (stock) => fastTile(needStock('Tile', stock)) },
+  { name: 'Sum', make: (stock) => fastSum(needStock('Sum', stock)) },
 ];
 
 function needStock(name: string, stock: tf.KernelFunc | undefined): tf.KernelFunc {
