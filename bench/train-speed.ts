@@ -2,13 +2,14 @@
  * `train-speed`: how fast graft trains and runs convnets without libtensorflow (issue 7). For each architecture at
  * its default input size, batch 16, with a new 10-class head and everything but the last stage and the head frozen:
  * inference images/s, training-step images/s (forward, gradients, SGD-momentum update) and one head-only epoch on
- * 1024 cached feature vectors; on wasm in one thread (graft's kernels), wasm in worker threads, the cpu backend
+ * 1024 cached feature vectors; on wasm in one thread (graft's kernels), wasm on N threads in this process (graft
+ * loads tfjs's threaded build), wasm in N worker threads (one model copy each), the cpu backend
  * (smaller batch, it is very slow), tensorflow when installed, and PyTorch CPU with 1 and N threads right after
  * each architecture, all in one invocation so the ratios compare like with like on a noisy machine.
  *
  * Environment knobs (for quick runs): GRAFT_BENCH_ARCHS (comma list), GRAFT_BENCH_BATCH (16),
  * GRAFT_BENCH_CPU_BATCH (2), GRAFT_BENCH_REPS (2), GRAFT_BENCH_THREADS (cores), GRAFT_BENCH_SIZE (override input
- * size), GRAFT_BENCH_SKIP (comma list of: cpu, workers, torch).
+ * size), GRAFT_BENCH_SKIP (comma list of: threaded, onnx, cpu, workers, torch).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -189,6 +190,44 @@ async function inThread(arch: string, cfg: Config, batch: number, reps: number, 
   }
 }
 
+/**
+ * What `graft` itself does by default: everything that only runs forward (inference, the frozen prefix of a
+ * training step) on onnxruntime, the trainable part on wasm; both on `threads` threads.
+ */
+async function graftDefault(arch: string, cfg: Config): Promise<Speed> {
+  const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('../src/onnx/prefix');
+  const { model, boundary } = await benchModel(arch, cfg);
+  const split = splitModel(model, boundary);
+  const { x, labels } = batchOf(model, cfg.batch, 3);
+  const optimizer = tf.train.momentum(1e-3, 0.9);
+  const whole = await createOnnxModelRunner(model, { threads: cfg.threads, log: null });
+  const prefix = await createOnnxPrefixRunner(model, boundary, { threads: cfg.threads, log: null });
+  try {
+    const infer = await seconds(async () => void (await whole.run(x, cfg.batch)), cfg.reps);
+    const train = await seconds(async () => {
+      const features = tf.tensor(await prefix.run(x, cfg.batch), [cfg.batch, ...prefix.outputShape]);
+      const vars = split.suffix.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(
+        () => classificationLoss(split.suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
+        vars,
+      );
+      features.dispose();
+      try {
+        optimizer.applyGradients(named(grads));
+        value.dataSync();
+      } finally {
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    }, cfg.reps);
+    return { inference: cfg.batch / infer, train: cfg.batch / train, note: `${whole.engine}; trainable part on wasm x${cfg.threads}` };
+  } finally {
+    await Promise.all([whole.dispose(), prefix.dispose()]);
+    optimizer.dispose();
+    split.dispose();
+    model.dispose();
+  }
+}
+
 /** Inference and training steps split across worker threads (wasm in each), the optimiser in this thread. */
 async function inWorkers(arch: string, cfg: Config, scratch: string): Promise<Speed> {
   const { model, boundary } = await benchModel(arch, cfg);
@@ -247,6 +286,11 @@ function torchSpeeds(cfg: Config, archs: string[]): { results: Record<string, { 
   return { results: parsed.results, version: `torch ${parsed.torch}, torchvision ${parsed.torchvision}` };
 }
 
+const ONE_THREAD = 'wasm, 1 thread (graft kernels)';
+const GRAFT_DEFAULT = "graft's default: onnxruntime forward, wasm backward";
+const threadedLabel = (cfg: Config) => `wasm, ${cfg.threads} threads in-process (threaded build)`;
+const workersLabel = (cfg: Config) => `wasm, ${cfg.threads} worker threads`;
+
 const fmt = (v: number | undefined, digits = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
 
@@ -266,12 +310,22 @@ async function run(): Promise<string> {
   try {
     for (const arch of cfg.archs) {
       rows[arch] = {};
-      await initBackend({ backend: 'wasm', log: null });
+      await initBackend({ backend: 'wasm', threads: 1, log: null });
       process.stderr.write(`train-speed: ${arch} wasm\n`);
-      rows[arch]['wasm, 1 thread (graft kernels)'] = await inThread(arch, cfg, cfg.batch, cfg.reps, true);
+      rows[arch][ONE_THREAD] = await inThread(arch, cfg, cfg.batch, cfg.reps, true);
+      if (cfg.threads > 1 && !cfg.skip.includes('threaded')) {
+        process.stderr.write(`train-speed: ${arch} wasm ${cfg.threads} threads\n`);
+        await initBackend({ backend: 'wasm', threads: cfg.threads, log: null });
+        rows[arch][threadedLabel(cfg)] = await inThread(arch, cfg, cfg.batch, cfg.reps, true);
+        if (!cfg.skip.includes('onnx')) {
+          process.stderr.write(`train-speed: ${arch} graft default (onnxruntime forward)\n`);
+          rows[arch][GRAFT_DEFAULT] = await graftDefault(arch, cfg);
+        }
+        await initBackend({ backend: 'wasm', threads: 1, log: null });
+      }
       if (!cfg.skip.includes('workers')) {
         process.stderr.write(`train-speed: ${arch} wasm workers\n`);
-        rows[arch][`wasm, ${cfg.threads} worker threads`] = await inWorkers(arch, cfg, scratch);
+        rows[arch][workersLabel(cfg)] = await inWorkers(arch, cfg, scratch);
       }
       if (!cfg.skip.includes('cpu')) {
         process.stderr.write(`train-speed: ${arch} cpu\n`);
@@ -322,17 +376,23 @@ async function run(): Promise<string> {
     }
   }
   out.push('', '### Ratios against the targets', '');
-  out.push('| arch | wasm 1 thread / PyTorch 1 thread: inference (>= 0.5) | train step (>= 0.33) | wasm workers / PyTorch same threads: inference | train step | wasm / cpu train step (>= 20) |');
-  out.push('|---|---|---|---|---|---|');
+  const n = cfg.threads;
+  out.push(
+    `| arch | wasm 1 thread / PyTorch 1 thread: inference (>= 0.5) | train step (>= 0.33) | wasm ${n} threads in-process / PyTorch ${n}: inference | train step | ` +
+      `wasm ${n} workers / PyTorch ${n}: inference | train step | wasm / cpu train step, 1 thread each (>= 20) |`,
+  );
+  out.push('|---|---|---|---|---|---|---|---|');
   for (const arch of cfg.archs) {
     const r = rows[arch];
-    const w1 = r['wasm, 1 thread (graft kernels)'];
-    const wn = r[`wasm, ${cfg.threads} worker threads`];
+    const w1 = r[ONE_THREAD];
+    const wt = r[threadedLabel(cfg)];
+    const wn = r[workersLabel(cfg)];
     const t1 = r['PyTorch CPU, 1 thread'];
-    const tn = r[`PyTorch CPU, ${cfg.threads} thread${cfg.threads > 1 ? 's' : ''}`];
+    const tn = r[`PyTorch CPU, ${n} thread${n > 1 ? 's' : ''}`];
     const cpu = r['cpu (pure JS)'];
     out.push(
       `| ${arch} | ${verdict(ratio(w1?.inference, t1?.inference), 0.5)} | ${verdict(ratio(w1?.train, t1?.train), 0.33)} | ` +
+        `${verdict(ratio(wt?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wt?.train, tn?.train), 0.33)} | ` +
         `${verdict(ratio(wn?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wn?.train, tn?.train), 0.33)} | ${verdict(ratio(w1?.train, cpu?.train), 20)} |`,
     );
   }
