@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, currentBackend, wasmThreadCount } from '../src/backend';
+import { initBackend, currentBackend, probeBackends, wasmThreadCount } from '../src/backend';
+import { formatDoctor } from '../src/cli/commands/doctor';
 import { GraftError } from '../src/errors';
 
 describe('backend selection', () => {
@@ -95,6 +96,12 @@ describe('wasm on every core', () => {
     process.env.GRAFT_THREADS = 'two';
     await expect(initBackend({ backend: 'wasm', log: null })).rejects.toThrow('GRAFT_THREADS must be a positive whole number; received "two".');
     await expect(initBackend({ backend: 'wasm', threads: 0, log: null })).rejects.toThrow('threads must be a positive whole number; received 0.');
+  });
+
+  test('graft doctor reports how many threads wasm computes on', async () => {
+    const report = await probeBackends({ threads: 2 });
+    expect(report.wasmThreads).toBe(2);
+    expect(formatDoctor(report)).toMatch(/^threads {4}2 for wasm \(--threads or GRAFT_THREADS to change\)$/m);
   });
 
   test('a process that computed on threaded wasm exits by itself (the thread pool does not hold it open)', () => {

@@ -226,6 +226,8 @@ export interface DoctorReport {
   chosen?: string;
   /** Whether the wasm backend has SIMD. */
   wasmSimd?: boolean;
+  /** Threads the wasm backend computes on (graft's threaded build when above 1). */
+  wasmThreads?: number;
   /** Logical CPU count. */
   cpus: number;
   /** CPU model name. */
@@ -245,13 +247,16 @@ export function registerDoctorCheck(name: string, check: () => Promise<string>):
  * Tries every backend in turn (each load has side effects on tfjs, so this is for `doctor`, not for runs),
  * then leaves the fastest working one active.
  */
-export async function probeBackends(): Promise<DoctorReport> {
+export async function probeBackends(options: { threads?: number } = {}): Promise<DoctorReport> {
+  const threads = positiveInt('threads', options.threads ?? process.env.GRAFT_THREADS ?? coreCount());
   const backends: BackendProbe[] = [];
-  for (const c of CANDIDATES) backends.push(await activate(c));
+  for (const c of CANDIDATES) backends.push(await activate(c, threads));
   let wasmSimd: boolean | undefined;
+  let wasmThreads: number | undefined;
   if (backends.some((b) => b.backend === 'wasm' && b.ok)) {
     await tf.setBackend('wasm');
     wasmSimd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+    wasmThreads = wasmThreadCount();
   }
   const best = backends.find((b) => b.ok);
   if (best) await tf.setBackend(best.backend);
@@ -271,6 +276,7 @@ export async function probeBackends(): Promise<DoctorReport> {
     backends,
     chosen: best?.label,
     wasmSimd,
+    wasmThreads,
     cpus: cpus.length,
     cpuModel: cpus[0]?.model ?? 'unknown',
   };

@@ -3,6 +3,7 @@ import { probeBackends, DoctorReport } from '../../backend';
 import { cacheDir } from '../../util/cache';
 import { GraftError } from '../../errors';
 import { GRAFT_VERSION } from '../../version';
+import { globalThreads } from '../common';
 
 /** Formats a doctor report for a terminal. */
 export function formatDoctor(r: DoctorReport): string {
@@ -13,6 +14,7 @@ export function formatDoctor(r: DoctorReport): string {
     `cpus       ${r.cpus} x ${r.cpuModel}`,
     `cache      ${cacheDir()}`,
     `wasm SIMD  ${r.wasmSimd === undefined ? 'n/a (wasm does not load)' : r.wasmSimd ? 'yes' : 'no'}`,
+    `threads    ${r.wasmThreads === undefined ? 'n/a (wasm does not load)' : `${r.wasmThreads} for wasm (--threads or GRAFT_THREADS to change)`}`,
     'backends (fastest first):',
     ...r.backends.map((b) => `  ${b.ok ? 'ok ' : 'no '} ${b.label}${b.ok ? '' : `: ${b.reason}`}`),
     `chosen     ${r.chosen ?? 'none'}`,
@@ -24,10 +26,10 @@ export function formatDoctor(r: DoctorReport): string {
 /** `graft doctor`: what this machine can run, and why the faster backends are unavailable. */
 export function doctorCommand(): Command {
   return new Command('doctor')
-    .description('report Node and tfjs versions, which backends load (and why not), wasm SIMD, CPUs and the cache folder')
+    .description('report Node and tfjs versions, which backends load (and why not), wasm SIMD and threads, CPUs and the cache folder')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const report = await probeBackends();
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const report = await probeBackends({ threads: globalThreads(cmd) });
       process.stdout.write(opts.json ? JSON.stringify({ graft: GRAFT_VERSION, cache: cacheDir(), ...report }, null, 2) + '\n' : formatDoctor(report) + '\n');
       if (!report.chosen) throw new GraftError('no backend loads; reinstall graft with npm ci.');
     });
