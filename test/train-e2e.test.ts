@@ -54,6 +54,36 @@ describe('train() end to end on the bundled Fashion-MNIST samples', () => {
     model.dispose();
   });
 
+  test('with augmentation, a frozen prefix runs batch by batch outside the gradient tape and stays unchanged', async () => {
+    const start = tf.memory().numTensors;
+    const source = path.join(root, 'aug-source');
+    await train({ ...small, data: SOURCE, arch: 'simple_cnn', out: source, epochs: 1 });
+    const out = path.join(root, 'aug');
+    await train({
+      batchSize: 16, progress: 'none', log: null, prefixEngine: 'tfjs', data: TARGET, weights: source, out,
+      headEpochs: 1, epochs: 1, unfreeze: 1, augment: 'light', valSplit: 0.2, seed: 4,
+    });
+    expect(tf.memory().numTensors).toBe(start);
+    const before = await loadModelFolder(source);
+    const after = await loadModelFolder(out);
+    try {
+      const training = after.meta.training as { stageInputs: Record<string, string> };
+      expect(training.stageInputs).toEqual({
+        head: 'images through the frozen layers up to block2_pool (tfjs wasm), outside the gradient tape',
+        'unfreeze-1': 'images through the frozen layers up to block1_pool (tfjs wasm), outside the gradient tape',
+      });
+      // block1 was frozen in both stages, block2 trained in the second.
+      const weightsOf = (m: tf.LayersModel, prefix: string) =>
+        m.weights.filter((w) => w.name.startsWith(prefix)).map((w) => Array.from(w.read().dataSync()));
+      expect(weightsOf(after.model, 'block1')).toEqual(weightsOf(before.model, 'block1'));
+      expect(weightsOf(after.model, 'block1').length).toBeGreaterThan(0);
+      expect(weightsOf(after.model, 'block2')).not.toEqual(weightsOf(before.model, 'block2'));
+    } finally {
+      before.model.dispose();
+      after.model.dispose();
+    }
+  });
+
   test('a run stopped mid-epoch and resumed ends with the same weights as an uninterrupted run', async () => {
     const base: TrainOptions = { ...small, data: TARGET, arch: 'simple_cnn', out: '', epochs: 3, seed: 5, labelSmoothing: 0.1 };
     const whole = await train({ ...base, out: path.join(root, 'whole') });

@@ -402,7 +402,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           return { out: ckptDir, history, stages, stopReason: 'aborted', metrics: {}, checkpoint: ckptDir };
         }
       } finally {
-        plan.dispose();
+        await plan.dispose();
         if (resumeState) disposeLoopState(resumeState);
       }
     }

@@ -1,7 +1,8 @@
 /**
  * What a training stage reads: images through the data pipeline, or, while a prefix of the model is frozen and
  * augmentation is off, that prefix's outputs computed once (in memory, or on disk keyed by the prefix weights, the
- * preprocessing and the images' bytes) with the rest of the model trained on them.
+ * preprocessing and the images' bytes) with the rest of the model trained on them. With augmentation (every epoch
+ * sees new images), a frozen prefix still runs outside the gradient tape, batch by batch, on the prefix engine.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -10,12 +11,12 @@ import * as tf from '@tensorflow/tfjs';
 import { AugmentSpec, parseAugmentation } from '../data/augment';
 import { batches, countBatches } from '../data/batches';
 import { Dataset } from '../data/dataset';
-import { createPrefixRunner } from '../engine/prefix';
+import { createPrefixRunner, PrefixRunner } from '../engine/prefix';
 import { LayerGroup } from '../io/graft-json';
 import { ModelMeta } from '../models/build';
 import { cacheDir } from '../util/cache';
 import type { TrainOptions } from './fine-tune';
-import { BatchSource } from './loop';
+import { Batch, BatchSource } from './loop';
 import { arraySource } from './sources';
 import { splitModel } from './split';
 
@@ -136,8 +137,8 @@ export interface StagePlan {
   validation?: BatchSource;
   /** `images` or `features after <layer>`. */
   input: string;
-  /** Frees the suffix model (never the shared weights). */
-  dispose(): void;
+  /** Frees the suffix model and the prefix engine (never the shared weights). */
+  dispose(): void | Promise<void>;
 }
 
 /** Chooses what a stage trains on given the current trainable flags (cached features when a prefix is frozen). */
@@ -157,6 +158,7 @@ export async function planStageData(
     const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
     const prefixGroups = groups.slice(0, frozen);
     const trainFeatures = await computeFeatures(model, prefixGroups, boundary, data.train, meta, o, log);
+    if (!trainFeatures) return prefixedPlan(model, meta, data, groups.slice(frozen), boundary, o, seed, log);
     const valFeatures = trainFeatures && data.validation && (await computeFeatures(model, prefixGroups, boundary, data.validation, meta, o, log));
     if (trainFeatures && (valFeatures || !data.validation)) {
       const split = splitModel(model, boundary);
@@ -171,9 +173,15 @@ export async function planStageData(
             ? arraySource({ values: valFeatures.values, shape: valFeatures.shape, labels: labels(data.validation), batchSize, shuffle: false })
             : undefined,
         input: `features after ${boundary} (${trainFeatures.engine})`,
-        dispose: () => split.suffix.dispose(),
+        dispose: () => {
+          split.suffix.dispose();
+        },
       };
     }
+  }
+  if (frozen > 0) {
+    const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
+    return prefixedPlan(model, meta, data, groups.slice(frozen), boundary, o, seed, log);
   }
   return {
     model,
@@ -182,5 +190,57 @@ export async function planStageData(
     validation: data.validation && datasetSource(data.validation, meta, { batchSize, shuffle: false, seed }),
     input: 'images',
     dispose: () => undefined,
+  };
+}
+
+/** `source`'s image batches run through the frozen prefix: the batches the suffix trains on. */
+function throughPrefix(source: BatchSource, runner: PrefixRunner): BatchSource {
+  return {
+    samples: source.samples,
+    steps: source.steps,
+    async *batches(epoch: number): AsyncIterable<Batch> {
+      for await (const batch of source.batches(epoch)) {
+        const n = batch.labels.length;
+        let features: Float32Array;
+        try {
+          features = await runner.run((await batch.x.data()) as Float32Array, n);
+        } finally {
+          batch.x.dispose();
+        }
+        yield { x: tf.tensor(features, [n, ...runner.outputShape]), labels: batch.labels };
+      }
+    },
+  };
+}
+
+/**
+ * Trains the suffix after `boundary` on images that go through the frozen prefix batch by batch, outside the
+ * gradient tape (as PyTorch records nothing for frozen layers): no tape memory for the prefix's activations, and the
+ * prefix runs on onnxruntime when it can.
+ */
+async function prefixedPlan(
+  model: tf.LayersModel,
+  meta: ModelMeta,
+  data: { train: Dataset; validation?: Dataset },
+  suffixGroups: LayerGroup[],
+  boundary: string,
+  o: StageDataOptions,
+  seed: string,
+  log: ((line: string) => void) | null,
+): Promise<StagePlan> {
+  const batchSize = o.batchSize ?? 32;
+  const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
+  const split = splitModel(model, boundary);
+  split.prefix.dispose();
+  return {
+    model: split.suffix,
+    groups: suffixGroups,
+    train: throughPrefix(datasetSource(data.train, meta, { batchSize, augment: o.augment, shuffle: true, seed }), runner),
+    validation: data.validation && throughPrefix(datasetSource(data.validation, meta, { batchSize, shuffle: false, seed }), runner),
+    input: `images through the frozen layers up to ${boundary} (${runner.engine}), outside the gradient tape`,
+    dispose: async () => {
+      split.suffix.dispose();
+      await runner.dispose();
+    },
   };
 }
