@@ -291,7 +291,9 @@ const GRAFT_DEFAULT = "graft's default: onnxruntime forward, wasm backward";
 const threadedLabel = (cfg: Config) => `wasm, ${cfg.threads} threads in-process (threaded build)`;
 const workersLabel = (cfg: Config) => `wasm, ${cfg.threads} worker threads`;
 
-const fmt = (v: number | undefined, digits = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+/** Fixed decimals, or two significant digits for small values (the cpu backend's images/s). */
+const fmt = (v: number | undefined, digits = 2) =>
+  v === undefined || !Number.isFinite(v) ? '-' : v !== 0 && Math.abs(v) < 0.1 ? v.toPrecision(2) : v.toFixed(digits);
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
 
 /** Pass/miss text for a ratio against its target. */
@@ -379,9 +381,10 @@ async function run(): Promise<string> {
   const n = cfg.threads;
   out.push(
     `| arch | wasm 1 thread / PyTorch 1 thread: inference (>= 0.5) | train step (>= 0.33) | wasm ${n} threads in-process / PyTorch ${n}: inference | train step | ` +
-      `wasm ${n} workers / PyTorch ${n}: inference | train step | wasm / cpu train step, 1 thread each (>= 20) |`,
+      `wasm ${n} workers / PyTorch ${n}: inference | train step | wasm / cpu train step, 1 thread each (>= 20) | ` +
+      `graft's default / PyTorch ${n}: inference | train step |`,
   );
-  out.push('|---|---|---|---|---|---|---|---|');
+  out.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const arch of cfg.archs) {
     const r = rows[arch];
     const w1 = r[ONE_THREAD];
@@ -390,10 +393,12 @@ async function run(): Promise<string> {
     const t1 = r['PyTorch CPU, 1 thread'];
     const tn = r[`PyTorch CPU, ${n} thread${n > 1 ? 's' : ''}`];
     const cpu = r['cpu (pure JS)'];
+    const graft = r[GRAFT_DEFAULT];
     out.push(
       `| ${arch} | ${verdict(ratio(w1?.inference, t1?.inference), 0.5)} | ${verdict(ratio(w1?.train, t1?.train), 0.33)} | ` +
         `${verdict(ratio(wt?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wt?.train, tn?.train), 0.33)} | ` +
-        `${verdict(ratio(wn?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wn?.train, tn?.train), 0.33)} | ${verdict(ratio(w1?.train, cpu?.train), 20)} |`,
+        `${verdict(ratio(wn?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wn?.train, tn?.train), 0.33)} | ${verdict(ratio(w1?.train, cpu?.train), 20)} | ` +
+        `${verdict(ratio(graft?.inference, tn?.inference), 0.5)} | ${verdict(ratio(graft?.train, tn?.train), 0.33)} |`,
     );
   }
   if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
