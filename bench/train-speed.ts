@@ -115,8 +115,12 @@ function named(grads: Record<string, tf.Tensor>): Array<{ name: string; tensor: 
  * for frozen layers), graft's loss, gradients of the trainable weights, SGD with momentum.
  */
 function trainStep(prefix: tf.LayersModel, suffix: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array): void {
+  suffixStep(suffix, optimizer, tf.tidy(() => prefix.predict(x) as tf.Tensor), labels);
+}
+
+/** The trainable part of a step on the frozen prefix's outputs `features` (disposed here). */
+function suffixStep(suffix: tf.LayersModel, optimizer: tf.Optimizer, features: tf.Tensor, labels: Int32Array): void {
   const vars = suffix.trainableWeights.map((w) => w.read() as tf.Variable);
-  const features = tf.tidy(() => prefix.predict(x) as tf.Tensor);
   const { value, grads } = tf.variableGrads(
     () => classificationLoss(suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
     vars,
@@ -205,19 +209,7 @@ async function graftDefault(arch: string, cfg: Config): Promise<Speed> {
   try {
     const infer = await seconds(async () => void (await whole.run(x, cfg.batch)), cfg.reps);
     const train = await seconds(async () => {
-      const features = tf.tensor(await prefix.run(x, cfg.batch), [cfg.batch, ...prefix.outputShape]);
-      const vars = split.suffix.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { value, grads } = tf.variableGrads(
-        () => classificationLoss(split.suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
-        vars,
-      );
-      features.dispose();
-      try {
-        optimizer.applyGradients(named(grads));
-        value.dataSync();
-      } finally {
-        tf.dispose([value, ...Object.values(grads)]);
-      }
+      suffixStep(split.suffix, optimizer, tf.tensor(await prefix.run(x, cfg.batch), [cfg.batch, ...prefix.outputShape]), labels);
     }, cfg.reps);
     return { inference: cfg.batch / infer, train: cfg.batch / train, note: `${whole.engine}; trainable part on wasm x${cfg.threads}` };
   } finally {

@@ -21,16 +21,13 @@ export interface PlaceArgs {
  * Returns `x` itself when that is the identity, else a new tensor recorded in `scope`.
  */
 export function placeSpatial(scope: KernelScope, x: tf.TensorInfo, args: PlaceArgs): tf.TensorInfo {
+  const frame = newFrame(scope, x, args);
+  if (!frame) return x;
+  const { src, dst } = frame;
   const [n, h, w, c] = x.shape;
   const [sh, sw] = args.strides;
   const [bh, bw] = args.begin;
   const [oh, ow] = args.size;
-  if (sh === 1 && sw === 1 && bh === 0 && bw === 0 && oh === h && ow === w) return x;
-  const out = scope.alloc([n, oh, ow, c], x.dtype);
-  // Views are taken after allocating: growing the heap detaches earlier ones.
-  const src = scope.backend.typedArrayFromHeap(x);
-  const dst = scope.backend.typedArrayFromHeap(out);
-  dst.fill(0);
   // Columns of the output that receive data: (j + bw) divisible by sw, source column in [0, w).
   const cols: Array<[number, number]> = [];
   for (let j = 0; j < ow; j++) {
@@ -53,7 +50,29 @@ export function placeSpatial(scope: KernelScope, x: tf.TensorInfo, args: PlaceAr
       for (const [j, sj] of cols) dst.set(src.subarray((srcRow + sj) * c, (srcRow + sj + 1) * c), (dstRow + j) * c);
     }
   }
-  return out;
+  return frame.out;
+}
+
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * The zero-filled output of a spatial move of `x` with `args`, and heap views of input and output; undefined when
+ * the move is the identity (unit strides, no offset, same size).
+ */
+function newFrame(
+  scope: KernelScope,
+  x: tf.TensorInfo,
+  args: { strides: [number, number]; begin: [number, number]; size: [number, number] },
+): { out: tf.TensorInfo; src: HeapArray; dst: HeapArray } | undefined {
+  const [n, h, w, c] = x.shape;
+  const [oh, ow] = args.size;
+  if (args.strides[0] === 1 && args.strides[1] === 1 && args.begin[0] === 0 && args.begin[1] === 0 && oh === h && ow === w) return undefined;
+  const out = scope.alloc([n, oh, ow, c], x.dtype);
+  // Views are taken after allocating: growing the heap detaches earlier ones.
+  const src = scope.backend.typedArrayFromHeap(x);
+  const dst = scope.backend.typedArrayFromHeap(out);
+  dst.fill(0);
+  return { out, src, dst };
 }
 
 /** Where `sampleSpatial` reads its input. */
@@ -71,15 +90,13 @@ export interface SampleArgs {
  * strided 1x1 convolution reads. Returns `x` itself when that is the identity, else a new tensor recorded in `scope`.
  */
 export function sampleSpatial(scope: KernelScope, x: tf.TensorInfo, args: SampleArgs): tf.TensorInfo {
+  const frame = newFrame(scope, x, args);
+  if (!frame) return x;
+  const { src, dst } = frame;
   const [n, h, w, c] = x.shape;
   const [sh, sw] = args.strides;
   const [bh, bw] = args.begin;
   const [oh, ow] = args.size;
-  if (sh === 1 && sw === 1 && bh === 0 && bw === 0 && oh === h && ow === w) return x;
-  const out = scope.alloc([n, oh, ow, c], x.dtype);
-  const src = scope.backend.typedArrayFromHeap(x);
-  const dst = scope.backend.typedArrayFromHeap(out);
-  dst.fill(0);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
       const r = bh + i * sh;
@@ -92,5 +109,5 @@ export function sampleSpatial(scope: KernelScope, x: tf.TensorInfo, args: Sample
       }
     }
   }
-  return out;
+  return frame.out;
 }
