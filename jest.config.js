@@ -7,4 +7,6 @@ module.exports = {
   testTimeout: 120000,
   // Tests share two cores with tfjs kernels; more workers only thrash.
   maxWorkers: 2,
+  // ...and each file runs wasm on one thread unless it asks for more (see the file).
+  setupFiles: ['<rootDir>/test/helpers/one-thread.js'],
 };
