@@ -251,6 +251,19 @@ describe('graft wasm kernels', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  test('FusedBatchNorm with batch statistics far from zero (training mode) subtracts the mean first, like cpu', async () => {
+    // x = 1000 + small spread: folding mean into one multiply-add (x * k - mean * k) would lose ~3 digits here.
+    const shape = [6, 3];
+    const noise = randomValues('bn-far', 18);
+    const x = Float32Array.from(noise, (v) => 1000 + 0.01 * v);
+    const mean = Float32Array.from({ length: 3 }, (_, c) => x.filter((_, i) => i % 3 === c).reduce((a, v) => a + v, 0) / 6);
+    const variance = Float32Array.from({ length: 3 }, (_, c) => x.filter((_, i) => i % 3 === c).reduce((a, v) => a + (v - mean[c]) ** 2, 0) / 6);
+    const inputs = { x: { shape, values: x }, mean: { shape: [3], values: mean }, variance: { shape: [3], values: variance } };
+    const [wasm, cpu] = await bothBackends('FusedBatchNorm', inputs, { varianceEpsilon: 1e-6 });
+    expect(Math.max(...cpu.map(Math.abs))).toBeGreaterThan(0.5);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
   test('UnsortedSegmentSum adds rows by segment, drops ids out of range, and matches cpu', async () => {
     const x = rand('seg', [7, 2, 3]);
     const segmentIds = { shape: [7], values: Int32Array.from([2, 0, 2, -1, 4, 0, 1]) };
