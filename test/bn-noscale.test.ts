@@ -161,4 +161,42 @@ describe('BatchNormalization without gamma (scale: false) in training mode', () 
     expect(names.filter((n) => n.startsWith('bn/')).sort()).toEqual(['bn/beta', 'bn/moving_mean', 'bn/moving_variance']);
     model.dispose();
   });
+  test('frozen (inference mode) inside a gradient tape: gradients equal those of the same layer with gamma = 1', () => {
+    // Stock tfjs passes the missing gamma to batchNorm as undefined, which the tape cannot save: it crashes.
+    const build = (scale: boolean) => {
+      const input = tf.input({ shape: [5, 5, 2] });
+      let y = tf.layers.conv2d({ name: 'conv', filters: 3, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+      y = tf.layers.batchNormalization({ name: 'bn', scale, epsilon: EPS, movingMeanInitializer: 'ones', movingVarianceInitializer: tf.initializers.constant({ value: 2 }) }).apply(y) as tf.SymbolicTensor;
+      y = tf.layers.globalAveragePooling2d({}).apply(y) as tf.SymbolicTensor;
+      const out = tf.layers.dense({ name: 'fc', units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(y) as tf.SymbolicTensor;
+      const model = tf.model({ inputs: input, outputs: out });
+      model.getLayer('bn').trainable = false;
+      syncFrozenBatchNorm(model);
+      return model;
+    };
+    const start = tf.memory().numTensors;
+    const x = tf.randomNormal([3, 5, 5, 2], 0, 1, 'float32', 7);
+    const grads = (model: tf.LayersModel) => {
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads: g } = tf.variableGrads(() => tf.sum(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar, vars);
+      const out = [value, ...vars.map((v) => g[v.name])].map((t) => Array.from(t.dataSync()));
+      tf.dispose([value, ...Object.values(g)]);
+      return out;
+    };
+    const without = build(false);
+    const withOnes = build(true);
+    try {
+      expect(without.trainableWeights.map((w) => w.originalName)).toEqual(['conv/kernel', 'fc/kernel', 'fc/bias']);
+      const a = grads(without);
+      const b = grads(withOnes);
+      expect(a).toHaveLength(4);
+      a.forEach((values, i) => values.forEach((v, j) => expect(v).toBeCloseTo(b[i][j], 5)));
+      expect(a[1].some((v) => v !== 0)).toBe(true);
+    } finally {
+      without.dispose();
+      withOnes.dispose();
+      x.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(start);
+  });
 });

@@ -137,14 +137,16 @@ export function syncFrozenBatchNorm(model: tf.LayersModel): void {
     const noScale = !frozen && !(layer as unknown as BnLayer).scale;
     if (frozen && !own[INFERENCE_MODE]) {
       delete own[NO_SCALE_TRAINING];
-      const stock = Object.getPrototypeOf(layer).call as CallFn;
+      // Without gamma, tfjs's own inference call passes an undefined scale to batchNorm, which crashes under a
+      // gradient tape (it saves every input for the backward pass); gammaFreeCall passes a constant 1.
+      const base = (layer as unknown as BnLayer).scale ? (Object.getPrototypeOf(layer).call as CallFn) : gammaFreeCall();
       own.call = function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}) {
-        return stock.call(this, inputs, { ...kwargs, training: false });
+        return base.call(this, inputs, { ...kwargs, training: false });
       };
       own[INFERENCE_MODE] = true;
     } else if (noScale && !own[NO_SCALE_TRAINING]) {
       delete own[INFERENCE_MODE];
-      own.call = gammaFreeCall(Object.getPrototypeOf(layer).call as CallFn);
+      own.call = gammaFreeCall();
       own[NO_SCALE_TRAINING] = true;
     } else if (!frozen && !noScale && (own[INFERENCE_MODE] || own[NO_SCALE_TRAINING])) {
       delete own.call;
@@ -171,14 +173,13 @@ interface BnLayer {
 }
 
 /**
- * BatchNormalization.call for a layer without gamma: inference mode is the stock call; training mode mirrors
- * tfjs-layers 4.22 (`normalizeBatchInTraining` and `doMovingAverage`) with gamma left out: batch moments over every
- * axis but the channel axis, normalised with the layer's epsilon and beta (if `center`), and
+ * BatchNormalization.call for a layer without gamma. Inference mode normalises with the moving statistics; training
+ * mode mirrors tfjs-layers 4.22 (`normalizeBatchInTraining` and `doMovingAverage`) with gamma left out: batch moments
+ * over every axis but the channel axis, normalised with the layer's epsilon and beta (if `center`), and
  * moving = moving - (moving - batch) * (1 - momentum) for the mean and the (biased) batch variance.
  */
-function gammaFreeCall(stock: CallFn): CallFn {
+function gammaFreeCall(): CallFn {
   return function (this: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}) {
-    if (!kwargs.training) return stock.call(this, inputs, kwargs);
     const bn = this as unknown as BnLayer;
     return tf.tidy(() => {
       if (Array.isArray(inputs) && inputs.length !== 1) throw new GraftError(`BatchNormalization ${this.name} expects exactly one input tensor.`);
@@ -186,7 +187,10 @@ function gammaFreeCall(stock: CallFn): CallFn {
       const ndim = input.rank;
       const axis = bn.axis >= 0 ? bn.axis : bn.axis + ndim;
       const reductionAxes = Array.from({ length: ndim }, (_, i) => i).filter((i) => i !== axis);
-      const { mean, variance } = tf.moments(input, reductionAxes);
+      const training = Boolean(kwargs.training);
+      const { mean, variance } = training
+        ? tf.moments(input, reductionAxes)
+        : { mean: bn.movingMean.read(), variance: bn.movingVariance.read() };
       // tfjs's batchNorm gradient needs scale and offset tensors: a constant 1 stands in for the absent gamma (no
       // weight is added), a constant 0 for an absent beta.
       const gamma = tf.onesLike(mean);
@@ -210,8 +214,10 @@ function gammaFreeCall(stock: CallFn): CallFn {
           variable.write(tf.sub(origValue, updateDelta));
         });
       };
-      doMovingAverage(bn.movingMean, mean, bn.momentum);
-      doMovingAverage(bn.movingVariance, variance, bn.momentum);
+      if (training) {
+        doMovingAverage(bn.movingMean, mean, bn.momentum);
+        doMovingAverage(bn.movingVariance, variance, bn.momentum);
+      }
       return normed;
     });
   };
