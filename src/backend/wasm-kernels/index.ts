@@ -13,6 +13,7 @@ import {
 import { fastBatchNorm } from './batch-norm';
 import { fastSum, fastTile } from './broadcast';
 import { fastBatchMatMul } from './matmul';
+import { maxPoolGrad } from './pool';
 import { unsortedSegmentSum } from './segment-sum';
 import { fastSlice } from './slice';
 import { KernelArgs } from './scope';
@@ -32,6 +33,7 @@ const KERNELS: readonly GraftKernel[] = [
   { name: 'DepthwiseConv2dNativeBackpropInput', make: () => depthwiseConv2dNativeBackpropInput },
   { name: 'DepthwiseConv2dNativeBackpropFilter', make: () => depthwiseConv2dNativeBackpropFilter },
   { name: 'UnsortedSegmentSum', make: () => unsortedSegmentSum },
+  { name: 'MaxPoolGrad', make: () => maxPoolGrad },
   { name: 'BatchMatMul', make: (stock) => fastBatchMatMul(needStock('BatchMatMul', stock)) },
   { name: 'Slice', make: (stock) => fastSlice(needStock('Slice', stock)) },
   { name: 'FusedBatchNorm', make: (stock) => fastBatchNorm(needStock('FusedBatchNorm', stock)) },
