@@ -32,27 +32,33 @@ export function maxPoolGrad({ inputs, backend, attrs = {} }: KernelArgs): tf.Ten
     const at = new Int32Array(c);
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < outHeight; i++) {
+        const r0 = Math.max(0, i * strideHeight - top);
+        const r1 = Math.min(h, i * strideHeight - top + filterHeight);
         for (let j = 0; j < outWidth; j++) {
-          best.fill(-Infinity);
-          at.fill(-1);
-          for (let di = 0; di < filterHeight; di++) {
-            const r = i * strideHeight - top + di;
-            if (r < 0 || r >= h) continue;
-            for (let dj = 0; dj < filterWidth; dj++) {
-              const q = j * strideWidth - left + dj;
-              if (q < 0 || q >= w) continue;
+          const q0 = Math.max(0, j * strideWidth - left);
+          const q1 = Math.min(w, j * strideWidth - left + filterWidth);
+          if (r0 >= r1 || q0 >= q1) continue; // a window wholly in the padding reads nothing
+          // The first tap in window order seeds the maxima; later taps replace them only when strictly greater,
+          // so the first maximum wins, as on the cpu backend.
+          const first = ((b * h + r0) * w + q0) * c;
+          for (let ch = 0; ch < c; ch++) {
+            best[ch] = x[first + ch];
+            at[ch] = first + ch;
+          }
+          for (let r = r0; r < r1; r++) {
+            for (let q = r === r0 ? q0 + 1 : q0; q < q1; q++) {
               const base = ((b * h + r) * w + q) * c;
               for (let ch = 0; ch < c; ch++) {
-                // Strictly greater: the first maximum in window order wins, as on the cpu backend.
-                if (x[base + ch] > best[ch] || at[ch] < 0) {
-                  best[ch] = x[base + ch];
+                const v = x[base + ch];
+                if (v > best[ch]) {
+                  best[ch] = v;
                   at[ch] = base + ch;
                 }
               }
             }
           }
           const from = ((b * outHeight + i) * outWidth + j) * c;
-          for (let ch = 0; ch < c; ch++) if (at[ch] >= 0) out[at[ch]] += g[from + ch];
+          for (let ch = 0; ch < c; ch++) out[at[ch]] += g[from + ch];
         }
       }
     }
