@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { initBackend } from '../src/backend';
 import { createPredictor } from '../src/engine';
 import { loadImage } from '../src/data/image';
-import { preprocessPixels } from '../src/models/preprocess';
+import { preprocessPixels } from '../src/data/preprocess';
 
 async function main(): Promise<void> {
   const start = process.hrtime.bigint();

@@ -22,7 +22,7 @@ import { saveModelFolder } from '../src/io/model-folder';
 import { createClassifier } from '../src/models/classifier';
 import { getArchitecture } from '../src/models/registry';
 import { freezeTo, syncFrozenBatchNorm } from '../src/train/freeze';
-import { splitModel } from '../src/train/split';
+import { splitModel } from '../src/models/split';
 import { classificationLoss } from '../src/train/losses';
 import { PACKAGE_ROOT } from '../src/version';
 import type { BenchSection } from './sections';
@@ -199,7 +199,7 @@ async function inThread(arch: string, cfg: Config, batch: number, reps: number, 
  * training step) on onnxruntime, the trainable part on wasm; both on `threads` threads.
  */
 async function graftDefault(arch: string, cfg: Config): Promise<Speed> {
-  const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('../src/onnx/prefix');
+  const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('../src/engine/onnx-runners');
   const { model, boundary } = await benchModel(arch, cfg);
   const split = splitModel(model, boundary);
   const { x, labels } = batchOf(model, cfg.batch, 3);

@@ -9,8 +9,8 @@ export { saveModelFolder, loadModelFolder, readModelArtifacts, modelArtifacts } 
 export type { ModelFolder, SaveModelFolderOptions } from './io/model-folder';
 export { readGraftMeta, validateGraftMeta } from './io/graft-json';
 export type { GraftMeta, GraftMetaInit, LayerGroup } from './io/graft-json';
-export { PREPROCESS_MODES, preprocessPixels, preprocessTensor } from './models/preprocess';
-export type { PreprocessMode } from './models/preprocess';
+export { PREPROCESS_MODES, preprocessPixels, preprocessTensor } from './data/preprocess';
+export type { PreprocessMode } from './data/preprocess';
 export { getArchitecture, listArchitectures, architectureNames, registerArchitecture } from './models/registry';
 export type { ArchitectureSpec, ImagenetWeights, KerasWeightsFile } from './models/spec';
 export { buildModel, constructModel, defaultInputShape, POOLINGS } from './models/build';
@@ -30,8 +30,8 @@ export { summarizeModel } from './models/summary';
 export type { LayerSummary, ModelSummary } from './models/summary';
 export { importKeras } from './models/import-keras';
 export type { ImportKerasOptions, ImportKerasResult } from './models/import-keras';
-export { createFeatureExtractor, extractFeatures, expandImagePaths, FEATURE_POOLINGS } from './models/features';
-export type { ExtractFeaturesOptions, FeatureExtractor, FeatureExtractorOptions } from './models/features';
+export { createFeatureExtractor, extractFeatures, expandImagePaths, FEATURE_POOLINGS } from './eval/features';
+export type { ExtractFeaturesOptions, FeatureExtractor, FeatureExtractorOptions } from './eval/features';
 export { loadTrunk } from './models/classifier';
 export type { Trunk, TrunkOptions } from './models/classifier';
 export { createRng } from './util/rng';
@@ -41,7 +41,7 @@ export { svgToPng, writeSvgAsPng, escapeXml } from './util/svg';
 export { openDataset, splitDataset, DATASET_KINDS, IMAGE_EXTENSIONS, VERIFY_MODES } from './data/dataset';
 export type { Dataset, DatasetKind, OpenDatasetOptions, Sample, SkippedFile, SplitDatasetOptions, VerifyMode } from './data/dataset';
 export { batches, countBatches } from './data/batches';
-export type { Batch, BatchesOptions, BatchStats, ImageCache } from './data/batches';
+export type { Batch, BatchSource, ImageBatch, BatchesOptions, BatchStats, ImageCache } from './data/batches';
 export { loadImage, renderImage, FIT_MODES } from './data/image';
 export type { FitMode, ImageInput, InputShape, LoadImageOptions, RawImage, RenderPlan } from './data/image';
 export { parseAugmentation, drawPlan, AUGMENT_OPS, AUGMENT_PRESETS, AUGMENT_PRESET_NAMES } from './data/augment';
@@ -92,8 +92,8 @@ export type {
   EvaluationSettings,
   Mistake,
 } from './metrics';
-export { createPredictor, ENGINE_CHOICES, ENGINES } from './engine';
-export type { CreatePredictorOptions, EngineChoice, EngineFactory, Predictor } from './engine';
+export { createPredictor, createModelRunner, createPrefixRunner, openWithEngine, ENGINE_CHOICES, ENGINES } from './engine';
+export type { Engine, EngineChoice, EngineChoiceOptions, EngineOptions, Predictor, Runner } from './engine';
 export { createWorkerPredictor, createTfjsEnginePredictor, createGradientPool, coreCount, WORKER_BACKENDS } from './engine/workers';
 export type {
   GradientPool,
@@ -122,19 +122,23 @@ export {
 export type { EvaluateOptions, EvaluateProgress, PredictOptions, Prediction, ReportFormat, TtaMode, WriteReportsOptions } from './eval';
 export { exportOnnx, exportModelFolderOnnx } from './onnx/export';
 export type { ExportOnnxOptions, ExportModelFolderOnnxOptions, OnnxExport } from './onnx/export';
-export { createOnnxPredictor, createOnnxSession, cachedOnnxModel, cudaProviderInstalled, ONNX_CACHE_DIR } from './onnx/runtime';
-export type { OnnxPredictorOptions, OnnxSessionOptions, OnnxSession } from './onnx/runtime';
-export { createOnnxPrefixRunner, createOnnxModelRunner } from './onnx/prefix';
-export type { OnnxPrefixOptions, OnnxPrefixRunner } from './onnx/prefix';
-export { verifyOnnxExport } from './onnx/verify';
-export type { VerifyOnnxOptions, VerifyOnnxResult } from './onnx/verify';
-export { train, planStages, resolveTrainOptions, TRAIN_CONFIG_KEYS, CHECKPOINT_DIR } from './train/fine-tune';
+export { createOnnxPredictor, createOnnxSession, cachedOnnxModel, cudaProviderInstalled, ONNX_CACHE_DIR } from './engine/onnx-runtime';
+export type { OnnxPredictorOptions, OnnxSessionOptions, OnnxSession } from './engine/onnx-runtime';
+export { createOnnxPrefixRunner, createOnnxModelRunner } from './engine/onnx-runners';
+export { verifyOnnxExport } from './engine/onnx-verify';
+export type { VerifyOnnxOptions, VerifyOnnxResult } from './engine/onnx-verify';
+export { train, lrFind, ENGINE_RUNTIME } from './engine/training';
+export { fineTune, planStages, resolveTrainOptions, CHECKPOINT_DIR } from './train/fine-tune';
+export { TRAIN_OPTIONS, TRAIN_CONFIG_KEYS, LR_FIND_TRAIN_KEYS, checkTrainOptions } from './train/options';
+export type { TrainOptionSpec } from './train/options';
+export { IN_PROCESS_RUNTIME } from './train/runtime';
+export type { TrainRuntime, PrefixRunnerRequest } from './train/runtime';
 export type { TrainOptions, TrainResult, StageConfig } from './train/fine-tune';
-export { lrFind, valley, steepest } from './train/lr-find';
+export { runLrFind, valley, steepest } from './train/lr-find';
 export type { LrFindOptions, LrFindResult } from './train/lr-find';
 export { fit, evaluateSource, snapshotWeights, restoreWeights, disposeLoopState, localGradients, MONITORS } from './train/loop';
-export type { Batch as TrainBatch, BatchSource, BatchInfo, EpochLog, FitCallbacks, FitOptions, FitResult, GradientSource, LoopState, Monitor } from './train/loop';
-export { pooledGradients } from './train/parallel';
+export type { BatchInfo, EpochLog, FitCallbacks, FitOptions, FitResult, GradientSource, LoopState, Monitor } from './train/loop';
+export { pooledGradients } from './engine/pooled-gradients';
 export { freeze, unfreeze, freezeTo, selectLayers, syncFrozenBatchNorm, describeTrainable, trainabilityLabel } from './train/freeze';
 export type { FreezeOptions, LayerSelection, LayerTrainability, TrainabilityReport } from './train/freeze';
 export { GroupOptimizer, buildParamGroups, optimizerConfig, evenMults, OPTIMIZERS } from './train/optim';
@@ -143,11 +147,10 @@ export { makeSchedule, constantSchedule, stepSchedule, cosineSchedule, oneCycleS
 export type { Schedule, ScheduleConfig, ScheduleName } from './train/schedule';
 export { classificationLoss, balancedClassWeights } from './train/losses';
 export type { LossOptions } from './train/losses';
-export { splitModel } from './train/split';
-export type { SplitModel } from './train/split';
+export { splitModel } from './models/split';
+export type { SplitModel } from './models/split';
 export { arraySource } from './train/sources';
 export type { ArraySourceOptions } from './train/sources';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
 export { progressCallbacks, PROGRESS_MODES } from './train/progress';
-export { createPrefixRunner, PREFIX_ENGINES } from './engine/prefix';
-export type { PrefixRunner, PrefixRunnerOptions, PrefixEngine } from './engine/prefix';
+

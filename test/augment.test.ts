@@ -7,7 +7,7 @@ import { applyColour, chromaMatrix } from '../src/data/colour';
 import { bytesToInput } from '../src/data/normalise';
 import { augmentSheet } from '../src/data/contact-sheet';
 import { openDataset } from '../src/data/dataset';
-import { PREPROCESS_MODES, preprocessPixels } from '../src/models/preprocess';
+import { PREPROCESS_MODES, preprocessPixels } from '../src/data/preprocess';
 import { createRng } from '../src/util/rng';
 import { tmpDir } from './helpers/tmp';
 import { patternFile, patternRaw } from './helpers/data-fixtures';

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { constructModel } from '../src/models/build';
 import { writeKerasWeights } from '../src/models/keras-h5';
-import { extractFeatures, FeatureExtractor } from '../src/models/features';
+import { extractFeatures, FeatureExtractor } from '../src/eval/features';
 import { listArchitectures } from '../src/models/registry';
 import { loadModelFolder } from '../src/io/model-folder';
 import { loadImage } from '../src/data/image';

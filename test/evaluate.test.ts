@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { CLASSES, META, pngFolder, saveColourModel } from './helpers/eval-fixtures';
 import { saveModelFolder } from '../src/io/model-folder';
-import { ENGINES, EngineFactory, createPredictor } from '../src/engine';
+import { ENGINES, Engine, createPredictor } from '../src/engine';
 import { alignClasses, classScores, evaluate, mergeReportFiles, predictionsToCsv, parseShard, predict, predictBatch, reportFromPredictions, writeReports } from '../src/eval';
 import { classificationMetrics, formatClassificationReport, mergeReports } from '../src/metrics';
 import { GraftError } from '../src/errors';
@@ -59,14 +59,16 @@ describe('evaluate, predict and reports on a tiny model', () => {
   });
 
   test('engine selection: an explicit engine that cannot load is an error, auto falls back with one notice', async () => {
-    const missing: EngineFactory = {
+    const notReached = async () => {
+      throw new Error('not reached');
+    };
+    const missing: Engine = {
       name: 'onnx',
       unavailable: async () => 'onnxruntime-node does not load (npm install onnxruntime-node)',
-      create: async () => {
-        throw new Error('not reached');
-      },
+      predictor: notReached,
+      runner: notReached,
     };
-    const broken: EngineFactory = { name: 'onnx', unavailable: async () => null, create: async () => Promise.reject(new Error('unsupported op Foo\nstack')) };
+    const broken: Engine = { name: 'onnx', unavailable: async () => null, predictor: async () => Promise.reject(new Error('unsupported op Foo\nstack')), runner: notReached };
     const saved = ENGINES.splice(0, ENGINES.length, missing, ...ENGINES.filter((e) => e.name === 'tfjs'));
     const notices: string[] = [];
     const tensors = tf.memory().numTensors;

@@ -5,8 +5,8 @@ import { initBackend } from '../src/backend';
 import { saveModelFolder, loadModelFolder } from '../src/io/model-folder';
 import { describeTrainable, freeze, freezeTo, isInInferenceMode, selectLayers, syncFrozenBatchNorm, unfreeze } from '../src/train/freeze';
 import { fit } from '../src/train/loop';
-import { splitModel } from '../src/train/split';
-import { createPrefixRunner } from '../src/engine/prefix';
+import { splitModel } from '../src/models/split';
+import { createPrefixRunner } from '../src/engine';
 import { blobs, mlp, weightValues } from './helpers/train-models';
 import { tmpDir } from './helpers/tmp';
 
@@ -143,7 +143,7 @@ describe('splitModel', () => {
     await runner.dispose();
     expect(tf.memory().numTensors).toBe(start);
     expect(Array.from(out)).toEqual(Array.from(expected.dataSync()));
-    await expect(createPrefixRunner(model, 'stem', { engine: 'gpu' })).rejects.toThrow(/prefix engine must be one of auto, tfjs, onnx; received "gpu"/);
+    await expect(createPrefixRunner(model, 'stem', { engine: 'gpu' })).rejects.toThrow(/prefix engine must be one of auto, onnx, tfjs; received "gpu"/);
     tf.dispose([x, expected]);
     model.dispose();
   });

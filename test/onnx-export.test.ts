@@ -10,7 +10,7 @@ import { saveModelFolder } from '../src/io/model-folder';
 import { GraftMetaInit } from '../src/io/graft-json';
 import { exportModelFolderOnnx, exportOnnx } from '../src/onnx/export';
 import { spatialPads } from '../src/onnx/layers';
-import { createOnnxSession, runSession } from '../src/onnx/runtime';
+import { createOnnxSession, runSession } from '../src/engine/onnx-runtime';
 import { GraftError } from '../src/errors';
 import { main } from '../src/cli/main';
 import { convZoo, flattenHead, randomizeWeights, relativeError, sequentialFeatures } from './helpers/onnx-models';

@@ -8,10 +8,10 @@ import { initBackend } from '../src/backend';
 import { saveModelFolder } from '../src/io/model-folder';
 import { GraftMetaInit } from '../src/io/graft-json';
 import { createTfjsPredictor } from '../src/engine/predictor';
-import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/onnx/runtime';
-import { createOnnxModelRunner, createOnnxPrefixRunner } from '../src/onnx/prefix';
+import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/engine/onnx-runtime';
+import { createOnnxModelRunner, createOnnxPrefixRunner } from '../src/engine/onnx-runners';
 import { GraftError } from '../src/errors';
-import { splitModel } from '../src/train/split';
+import { splitModel } from '../src/models/split';
 import { convZoo, randomizeWeights, relativeError } from './helpers/onnx-models';
 import { tmpDir } from './helpers/tmp';
 

@@ -10,7 +10,7 @@ import { listArchitectures } from '../src/models/registry';
 import { buildModel } from '../src/models/build';
 import { createClassifier } from '../src/models/classifier';
 import { exportOnnx } from '../src/onnx/export';
-import { createOnnxSession, runSession } from '../src/onnx/runtime';
+import { createOnnxSession, runSession } from '../src/engine/onnx-runtime';
 import { randomizeWeights, relativeError } from './helpers/onnx-models';
 
 async function parity(model: tf.LayersModel, seed: number): Promise<number> {

@@ -6,7 +6,8 @@ import { batches } from '../src/data/batches';
 import { openDataset, splitDataset } from '../src/data/dataset';
 import { loadModelFolder } from '../src/io/model-folder';
 import { trainOptionsFromCli } from '../src/cli/commands/train';
-import { train, TrainOptions } from '../src/train/fine-tune';
+import { TrainOptions } from '../src/train/fine-tune';
+import { train } from '../src/engine/training';
 import { tmpDir } from './helpers/tmp';
 
 // onnxruntime's type checks reject typed arrays from jest's sandbox realm, so these tests run the frozen trunk on tfjs.

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { freezeTo } from '../src/train/freeze';
 import { FitOptions, fit } from '../src/train/loop';
-import { pooledGradients } from '../src/train/parallel';
+import { pooledGradients } from '../src/engine/pooled-gradients';
 import { blobs, mlp, weightValues } from './helpers/train-models';
 
 describe('data-parallel steps on worker threads', () => {

@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { planStages, train } from '../src/train/fine-tune';
-import { lrFind, steepest, valley } from '../src/train/lr-find';
+import { planStages } from '../src/train/fine-tune';
+import { steepest, valley } from '../src/train/lr-find';
+import { lrFind, train } from '../src/engine/training';
 import { tmpDir } from './helpers/tmp';
 
 // onnxruntime's type checks reject typed arrays from jest's sandbox realm, so these tests run the frozen trunk on tfjs.
@@ -15,25 +16,25 @@ describe('the fine-tune recipe', () => {
   beforeAll(() => initBackend({ backend: 'wasm', log: null }));
 
   test('stages: fastai defaults, top-K and gradual unfreezing, scratch, explicit stages; bad stages are errors', () => {
-    expect(planStages({ data: 'd', out: 'o' }, groups, true)).toEqual([
+    expect(planStages({ data: 'd', out: 'o' }, { groups, pretrained: true })).toEqual([
       { name: 'head', epochs: 1, train: 'head', lr: 1e-3 },
       { name: 'fine-tune', epochs: 3, train: 'all', lr: 5e-4, lrMult: 10, groupLr: undefined },
     ]);
-    expect(planStages({ data: 'd', out: 'o', unfreeze: 2, gradual: true, epochs: 2, headEpochs: 3, lr: 0.01, lrMult: 100 }, groups, true).map((s) => [s.name, s.epochs, s.train, s.lr, s.lrMult])).toEqual([
+    expect(planStages({ data: 'd', out: 'o', unfreeze: 2, gradual: true, epochs: 2, headEpochs: 3, lr: 0.01, lrMult: 100 }, { groups, pretrained: true }).map((s) => [s.name, s.epochs, s.train, s.lr, s.lrMult])).toEqual([
       ['head', 3, 'head', 0.01, undefined],
       ['unfreeze-1', 2, 1, 0.005, 100],
       ['unfreeze-2', 2, 2, 0.005, 100],
     ]);
-    expect(planStages({ data: 'd', out: 'o', fineTuneLr: 0.02, unfreeze: 1 }, groups, true)[1]).toMatchObject({ name: 'unfreeze-1', train: 1, lr: 0.02 });
-    expect(planStages({ data: 'd', out: 'o', epochs: 5, headEpochs: 2 }, groups, false)).toEqual([{ name: 'scratch', epochs: 5, train: 'all', lr: 1e-3 }]);
+    expect(planStages({ data: 'd', out: 'o', fineTuneLr: 0.02, unfreeze: 1 }, { groups, pretrained: true })[1]).toMatchObject({ name: 'unfreeze-1', train: 1, lr: 0.02 });
+    expect(planStages({ data: 'd', out: 'o', epochs: 5, headEpochs: 2 }, { groups, pretrained: false })).toEqual([{ name: 'scratch', epochs: 5, train: 'all', lr: 1e-3 }]);
     const explicit = [{ name: 'warm', epochs: 1, train: 'head' as const, lr: 0.1, schedule: 'cosine' }];
-    expect(planStages({ data: 'd', out: 'o', stages: explicit }, groups, true)).toEqual(explicit);
-    expect(() => planStages({ data: 'd', out: 'o', stages: [{ name: 'x', epochs: 1, train: 7, lr: 1 }] }, groups, true)).toThrow(
+    expect(planStages({ data: 'd', out: 'o', stages: explicit }, { groups, pretrained: true })).toEqual(explicit);
+    expect(() => planStages({ data: 'd', out: 'o', stages: [{ name: 'x', epochs: 1, train: 7, lr: 1 }] }, { groups, pretrained: true })).toThrow(
       /stage x: train must be head, all or a number of trunk groups 0..3; received 7/,
     );
-    expect(() => planStages({ data: 'd', out: 'o', stages: [{ name: 'x', epochs: 1, train: 'all', lr: 1, lrmult: 2 } as never] }, groups, true)).toThrow(/has no option "lrmult"/);
-    expect(() => planStages({ data: 'd', out: 'o', gradual: true }, groups, true)).toThrow(/gradual unfreezing needs a number of groups/);
-    expect(() => planStages({ data: 'd', out: 'o', epochs: 0, headEpochs: 0 }, groups, true)).toThrow(/nothing to train/);
+    expect(() => planStages({ data: 'd', out: 'o', stages: [{ name: 'x', epochs: 1, train: 'all', lr: 1, lrmult: 2 } as never] }, { groups, pretrained: true })).toThrow(/has no option "lrmult"/);
+    expect(() => planStages({ data: 'd', out: 'o', gradual: true }, { groups, pretrained: true })).toThrow(/gradual unfreezing needs a number of groups/);
+    expect(() => planStages({ data: 'd', out: 'o', epochs: 0, headEpochs: 0 }, { groups, pretrained: true })).toThrow(/nothing to train/);
   });
 
   test('the disk feature cache is reused by a second run and gives the same head', async () => {
@@ -74,7 +75,9 @@ describe('the fine-tune recipe', () => {
 
     const start = tf.memory().numTensors;
     const plot = path.join(root, 'lr.png');
-    const result = await lrFind({ data: TARGET, arch: 'simple_cnn', simpleCnn: { filters: [4, 8], dense: [8] }, batchSize: 25, steps: 60, startLr: 1e-4, endLr: 1e4, plot, log: null, prefixEngine: 'tfjs' });
+    // Seed 1: with seeded initialisers, seed 0's network learns so slowly that its smoothed loss crosses 4x its
+    // minimum only at the 60th step; seeds 1 and 2 cross it at steps 56 and 51.
+    const result = await lrFind({ data: TARGET, arch: 'simple_cnn', simpleCnn: { filters: [4, 8], dense: [8] }, batchSize: 25, steps: 60, startLr: 1e-4, endLr: 1e4, plot, log: null, prefixEngine: 'tfjs', seed: 1 });
     expect(tf.memory().numTensors).toBe(start);
     expect(result.stage).toBe('all');
     expect(result.lrs[0]).toBeCloseTo(1e-4, 12);

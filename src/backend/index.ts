@@ -175,6 +175,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   );
   const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
   const threads = positiveInt(options.threads !== undefined ? 'threads' : 'GRAFT_THREADS', options.threads ?? process.env.GRAFT_THREADS ?? coreCount());
+  computeThreadCount = threads;
   const wantsWasm = requested === 'wasm' || (requested === 'auto' && current?.backend === 'wasm');
   if (current && (requested === 'auto' || current.backend === requested) && !(wantsWasm && current.threads !== expectedWasmThreads(threads))) {
     return current;
@@ -197,6 +198,16 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   const reasons = skipped.map((s) => `${s.label}: ${s.reason}`).join('; ');
   throw new GraftError(`backend ${requested} cannot load: ${reasons}. Install it, or use --backend auto.`);
+}
+
+let computeThreadCount: number | undefined;
+
+/**
+ * Cores this process computes on: the `threads` last given to `initBackend` (`--threads`), else GRAFT_THREADS, else
+ * every core. Engines other than tfjs (onnxruntime sessions) default to it, so `--threads` holds on every path.
+ */
+export function computeThreads(): number {
+  return computeThreadCount ?? positiveInt('GRAFT_THREADS', process.env.GRAFT_THREADS ?? coreCount());
 }
 
 /** The number of cores Node reports, the default thread count. */
@@ -236,18 +247,19 @@ export interface DoctorReport {
   extra: Record<string, string>;
 }
 
-const doctorChecks: Array<{ name: string; check: () => Promise<string> }> = [];
-
-/** Adds a line to `graft doctor` for another engine (its check returns a one-line status). */
-export function registerDoctorCheck(name: string, check: () => Promise<string>): void {
-  if (!doctorChecks.some((c) => c.name === name)) doctorChecks.push({ name, check });
+/** A line of `graft doctor` for another engine: its name and a check returning a one-line status. */
+export interface DoctorCheck {
+  /** Label, e.g. `onnxruntime`. */
+  name: string;
+  /** Returns the one-line status. */
+  check: () => Promise<string>;
 }
 
 /**
  * Tries every backend in turn (each load has side effects on tfjs, so this is for `doctor`, not for runs),
  * then leaves the fastest working one active.
  */
-export async function probeBackends(options: { threads?: number } = {}): Promise<DoctorReport> {
+export async function probeBackends(options: { threads?: number; checks?: DoctorCheck[] } = {}): Promise<DoctorReport> {
   const threads = positiveInt('threads', options.threads ?? process.env.GRAFT_THREADS ?? coreCount());
   const backends: BackendProbe[] = [];
   for (const c of CANDIDATES) backends.push(await activate(c, threads));
@@ -262,7 +274,7 @@ export async function probeBackends(options: { threads?: number } = {}): Promise
   if (best) await tf.setBackend(best.backend);
   const cpus = os.cpus();
   const extra: Record<string, string> = {};
-  for (const { name, check } of doctorChecks) {
+  for (const { name, check } of options.checks ?? []) {
     try {
       extra[name] = await check();
     } catch (err) {

@@ -9,9 +9,8 @@
  * threading only pays for very large images. Set UV_THREADPOOL_SIZE before starting Node to change it.
  */
 import * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
 import { GraftError, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
-import { PREPROCESS_MODES, PreprocessMode } from '../models/preprocess';
+import { PREPROCESS_MODES, PreprocessMode } from './preprocess';
 import { createRng } from '../util/rng';
 import { AugmentSpec, drawPlan, parseAugmentation } from './augment';
 import { Dataset, Sample } from './dataset';
@@ -19,13 +18,29 @@ import { bytesToInput } from './normalise';
 import { ImageInput, decodeShrunk, InputShape, PLAIN_PLAN, RawImage, RenderPlan, firstLine, readSource, renderGeometry } from './image';
 
 /** One batch: preprocessed pixels in the model's input shape, their labels and where they came from. */
-export interface Batch {
+export interface ImageBatch extends Batch {
   /** [n, height, width, channels], preprocessed; the consumer disposes it. */
   x: tf.Tensor4D;
-  /** Class index of each image. */
-  labels: Int32Array;
   /** The samples in batch order. */
   samples: Sample[];
+}
+
+/** Inputs and labels, what training and evaluation consume (images, or a frozen prefix's outputs). */
+export interface Batch {
+  /** Inputs in the model's input shape; the consumer disposes it. */
+  x: tf.Tensor;
+  /** Class index of each input. */
+  labels: Int32Array;
+}
+
+/** Where batches come from; `batches(epoch)` must give the same batches for the same epoch (seeded shuffle). */
+export interface BatchSource {
+  /** Samples per epoch. */
+  samples: number;
+  /** Batches per epoch. */
+  steps: number;
+  /** The batches of one epoch (0-based). */
+  batches(epoch: number): AsyncIterable<Batch>;
 }
 
 /** Options of `batches`. */
@@ -81,11 +96,8 @@ export function countBatches(ds: Dataset, options: { batchSize: number; dropLast
  * Streams a dataset as preprocessed batches, decoding and augmenting `prefetch` batches ahead on sharp's threads.
  * With a seed, the order and every augmentation are reproducible per epoch (`rng.fork(epoch)`).
  */
-export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGenerator<Batch> {
+export async function* batches(ds: Dataset, options: BatchesOptions): AsyncGenerator<ImageBatch> {
   rejectUnknownKeys('batches', options, BATCH_KEYS);
-  // libvips' operation cache only pays when the same image is processed again with the same operations; here every
-  // image is new, and the cache's bookkeeping cost about 0.2 ms per image. It only ever affects speed, never output.
-  sharp.cache(false);
   const shape = checkShape(options.inputShape);
   const mode = oneOf('preprocessing', options.preprocessing, PREPROCESS_MODES);
   const batchSize = positiveInt('batchSize', options.batchSize);

@@ -4,7 +4,7 @@
  * graft reads that affine map off `preprocessPixels` itself (by applying it to a black and three primary pixels)
  * and applies it while converting. `preprocessPixels` stays the single definition of each mode.
  */
-import { PreprocessMode, preprocessPixels } from '../models/preprocess';
+import { PreprocessMode, preprocessPixels } from './preprocess';
 import { ColourPlan, applyColour, colourTransform } from './colour';
 
 /** out[j] = sum_k matrix[j][k] * in[k] + offset[j], per pixel. */

@@ -1,90 +1,139 @@
 /**
- * Engine selection: the one place that knows which engines can run a saved model and in what order `auto` tries
- * them. Each engine is an entry in `ENGINES` with an availability check, so adding one (worker threads, onnxruntime)
- * is one entry, not a new branch in every caller.
+ * The engine table: the one place that knows which engines can run a model, in what order `auto` tries them, and
+ * how each one loads a saved model folder (a Predictor), a model or the prefix of one (a Runner) and, when it can,
+ * a compiled training step. Every caller (evaluate, predict, features, the frozen prefix in training) goes through
+ * `openWithEngine`, so each fallback is decided and logged here, once, in the same words.
  */
+import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
+import { ENGINE_CHOICES, EngineChoice, Runner, tfjsPrefixRunner, tfjsRunner } from '../models/runner';
+import { StepEngine, StepEngineContext, localGradients, tfjsStepEngine } from '../train/step';
 import { Predictor } from './predictor';
 import { createTfjsEnginePredictor } from './workers';
-import { createOnnxPredictor, tryLoadOnnxRuntime } from '../onnx/runtime';
+import { createOnnxPredictor, tryLoadOnnxRuntime } from './onnx-runtime';
+import { createOnnxModelRunner, createOnnxPrefixRunner } from './onnx-runners';
 
 export type { Predictor } from './predictor';
+export { ENGINE_CHOICES } from '../models/runner';
+export type { EngineChoice, Runner } from '../models/runner';
 
-/** What a user may ask for with `--engine`. */
-export const ENGINE_CHOICES = ['auto', 'onnx', 'tfjs'] as const;
-/** An engine request. */
-export type EngineChoice = (typeof ENGINE_CHOICES)[number];
-
-/** Options every engine factory receives. */
-export interface EngineCreateOptions {
-  /** Threads (or worker threads) the engine may use; default: the engine decides (usually every core). */
+/** Options every engine receives. */
+export interface EngineOptions {
+  /** Cores the engine may compute on (default: `--threads` / GRAFT_THREADS as given to initBackend, else every core). */
   threads?: number;
-}
-
-/** One way of running a model. */
-export interface EngineFactory {
-  /** Name used by `--engine`. */
-  name: Exclude<EngineChoice, 'auto'>;
-  /** Null when the engine can run here, else one line saying why not and what to install. */
-  unavailable(): Promise<string | null>;
-  /** Loads the model folder into a Predictor. */
-  create(modelDir: string, options: EngineCreateOptions): Promise<Predictor>;
-}
-
-/** The tfjs engine: the model on the current tfjs backend (on wasm, split across worker threads when that pays). */
-const TFJS_ENGINE: EngineFactory = {
-  name: 'tfjs',
-  unavailable: async () => null,
-  create: (modelDir, options) => createTfjsEnginePredictor(modelDir, { threads: options.threads }),
-};
-
-/** The onnxruntime engine: the model's ONNX export (cached in the folder) on onnxruntime-node, CUDA when installed. */
-const ONNX_ENGINE: EngineFactory = {
-  name: 'onnx',
-  unavailable: async () => tryLoadOnnxRuntime().reason ?? null,
-  create: (modelDir, options) => createOnnxPredictor(modelDir, { threads: options.threads }),
-};
-
-/** Engines in the order `auto` prefers them; the last one must always be available. */
-export const ENGINES: EngineFactory[] = [ONNX_ENGINE, TFJS_ENGINE];
-
-/** Options for `createPredictor`. */
-export interface CreatePredictorOptions {
-  /** `auto` (default: the first available engine in `ENGINES`, with a one-line notice for each skipped), `onnx` or `tfjs`. */
-  engine?: EngineChoice | string;
-  /** Threads the engine may use. */
-  threads?: number;
-  /** Where notices go (default stderr); null silences them. */
+  /** Where the engine's own notices go (e.g. CUDA falling back to CPU); default stderr, null for silence. */
   log?: ((line: string) => void) | null;
 }
 
-/** Opens a model folder with the requested engine; `auto` falls back along `ENGINES`, an explicit engine never does. */
-export async function createPredictor(modelDir: string, options: CreatePredictorOptions = {}): Promise<Predictor> {
-  const choice = oneOf('engine', options.engine ?? 'auto', ENGINE_CHOICES);
+/** One way of running models. */
+export interface Engine {
+  /** Name used by `--engine`. */
+  name: Exclude<EngineChoice, 'auto'>;
+  /** Null when the engine can run here, else one line saying why not and what to install. */
+  unavailable(): string | null | Promise<string | null>;
+  /** A saved model folder, for prediction and evaluation. */
+  predictor(modelDir: string, options: EngineOptions): Promise<Predictor>;
+  /** An in-memory model, whole or (with `boundary`) from its input to that layer's output. */
+  runner(model: tf.LayersModel, options: EngineOptions & { boundary?: string }): Promise<Runner>;
+  /** Training steps for the model in `context` (absent: the engine cannot train); throws naming a layer it cannot train. */
+  trainStep?(context: StepEngineContext, options: EngineOptions): Promise<StepEngine>;
+}
+
+/** The tfjs engine: the model on the current tfjs backend (a saved model on worker threads when that pays). */
+const TFJS_ENGINE: Engine = {
+  name: 'tfjs',
+  unavailable: () => null,
+  predictor: (modelDir, o) => createTfjsEnginePredictor(modelDir, { threads: o.threads }),
+  runner: async (model, o) => (o.boundary ? tfjsPrefixRunner(model, o.boundary) : tfjsRunner(model)),
+  trainStep: async (context) => tfjsStepEngine(context, localGradients(context.model, context.loss)),
+};
+
+/** The onnxruntime engine: the model's ONNX export on onnxruntime-node (CUDA when its provider is installed). */
+const ONNX_ENGINE: Engine = {
+  name: 'onnx',
+  unavailable: () => tryLoadOnnxRuntime().reason ?? null,
+  predictor: (modelDir, o) => createOnnxPredictor(modelDir, o),
+  runner: (model, o) => (o.boundary ? createOnnxPrefixRunner(model, o.boundary, o) : createOnnxModelRunner(model, o)),
+};
+
+/** Engines in the order `auto` prefers them; the last one must always be available. */
+export const ENGINES: Engine[] = [ONNX_ENGINE, TFJS_ENGINE];
+
+/** Options for `openWithEngine` and the functions built on it. */
+export interface EngineChoiceOptions extends EngineOptions {
+  /** `auto` (default: the first engine that loads, with a one-line notice for each skipped), `onnx` or `tfjs`. */
+  engine?: EngineChoice | string;
+  /** Name of the option in errors (default `engine`, e.g. `prefix engine`). */
+  label?: string;
+}
+
+/**
+ * Opens something with the requested engine: `auto` goes down `ENGINES` and says in one line why it left each one
+ * that could not run `what`; an explicit engine never falls back, and its failure is an error naming the reason.
+ */
+export async function openWithEngine<T>(
+  what: string,
+  options: EngineChoiceOptions,
+  open: (engine: Engine, o: EngineOptions) => Promise<T>,
+  engines: readonly Engine[] = ENGINES,
+): Promise<T> {
+  const choice = oneOf(options.label ?? 'engine', options.engine ?? 'auto', ENGINE_CHOICES);
   const threads = options.threads === undefined ? undefined : positiveInt('threads', options.threads);
   const log = options.log === undefined ? (line: string) => process.stderr.write(line + '\n') : options.log;
+  const o: EngineOptions = { threads, log };
+  if (choice !== 'auto') {
+    const engine = engines.find((e) => e.name === choice);
+    const why = engine ? await engine.unavailable() : `it cannot run ${what} in this build`;
+    if (why) throw new GraftError(`--engine ${choice} is not available: ${why}; or use --engine auto.`);
+    try {
+      return await open(engine!, o);
+    } catch (err) {
+      if (err instanceof GraftError) throw err;
+      throw new GraftError(`--engine ${choice} cannot run ${what}: ${firstLine(err)}; use --engine auto.`, { cause: err });
+    }
+  }
+  for (const [i, engine] of engines.entries()) {
+    const last = i === engines.length - 1;
+    const why = await engine.unavailable();
+    if (last && why) throw new GraftError(`no engine can run ${what}: ${why}; reinstall graft with npm ci.`);
+    if (why) {
+      log?.(`graft: ${engine.name} engine unavailable (${why}); using ${engines[i + 1].name}.`);
+      continue;
+    }
+    try {
+      return await open(engine, o);
+    } catch (err) {
+      if (last) throw err;
+      log?.(`graft: ${engine.name} engine could not load ${what} (${firstLine(err)}); using ${engines[i + 1].name}.`);
+    }
+  }
+  throw new GraftError('graft has no engines; reinstall graft with npm ci.');
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0];
+}
+
+/** Opens a model folder for prediction; see `openWithEngine` for how the engine is chosen. */
+export async function createPredictor(modelDir: string, options: EngineChoiceOptions = {}): Promise<Predictor> {
   // Read graft.json first so a folder that is not a model fails the same way whatever the engine.
   readGraftMeta(modelDir);
-  if (choice !== 'auto') {
-    const engine = ENGINES.find((e) => e.name === choice);
-    const why = engine ? await engine.unavailable() : `this build of graft has no ${choice} engine`;
-    if (why) throw new GraftError(`--engine ${choice} is not available: ${why}; or use --engine auto.`);
-    return engine!.create(modelDir, { threads });
-  }
-  for (const [i, engine] of ENGINES.entries()) {
-    const last = i === ENGINES.length - 1;
-    const why = await engine.unavailable();
-    if (!why) {
-      try {
-        return await engine.create(modelDir, { threads });
-      } catch (err) {
-        if (last) throw err;
-        log?.(`graft: ${engine.name} engine could not load ${modelDir} (${String((err as Error).message ?? err).split('\n')[0]}); using ${ENGINES[i + 1].name}.`);
-        continue;
-      }
-    }
-    if (!last) log?.(`graft: ${engine.name} engine unavailable (${why}); using ${ENGINES[i + 1].name}.`);
-  }
-  throw new GraftError('no engine can run the model; reinstall graft with npm ci.');
+  return openWithEngine(modelDir, options, (engine, o) => engine.predictor(modelDir, o));
+}
+
+/** Runs an in-memory model (e.g. a feature extractor) forward; the runner never disposes the model. */
+export async function createModelRunner(model: tf.LayersModel, options: EngineChoiceOptions = {}): Promise<Runner> {
+  return openWithEngine(`model ${model.name}`, options, (engine, o) => engine.runner(model, o));
+}
+
+/** The step engine for a training context: `--train-engine` through the table (engines without training are skipped). */
+export async function createStepEngine(context: StepEngineContext, options: EngineChoiceOptions = {}): Promise<StepEngine> {
+  const trainers = ENGINES.filter((e) => e.trainStep);
+  return openWithEngine('the training steps', { label: 'train engine', ...options }, (engine, o) => engine.trainStep!(context, o), trainers);
+}
+
+/** Runs `model` from its input to the output of `boundaryLayerName` (a frozen prefix); weights are read now. */
+export async function createPrefixRunner(model: tf.LayersModel, boundaryLayerName: string, options: EngineChoiceOptions = {}): Promise<Runner> {
+  return openWithEngine(`the layers up to ${boundaryLayerName}`, { label: 'prefix engine', ...options }, (engine, o) => engine.runner(model, { ...o, boundary: boundaryLayerName }));
 }

@@ -3,9 +3,9 @@
  * extraction talk only to this interface, so the engine (tfjs in-process, tfjs in worker threads, onnxruntime)
  * is chosen in one place.
  */
-import * as tf from '@tensorflow/tfjs';
 import { loadModelFolder } from '../io/model-folder';
 import { GraftMeta } from '../io/graft-json';
+import { Runner, tfjsRunner } from '../models/runner';
 
 /** Runs a model forward. */
 export interface Predictor {
@@ -19,23 +19,13 @@ export interface Predictor {
   dispose(): Promise<void>;
 }
 
+/** A Predictor over a runner of the whole model (the runner's outputs are the model's scores). */
+export function runnerPredictor(runner: Runner, meta: GraftMeta): Predictor {
+  return { engine: runner.engine, meta, predict: (input, batch) => runner.run(input, batch), dispose: () => runner.dispose() };
+}
+
 /** A Predictor on the current tfjs backend in this thread. */
 export async function createTfjsPredictor(modelDir: string): Promise<Predictor> {
   const { model, meta } = await loadModelFolder(modelDir);
-  const [h, w, c] = meta.inputShape;
-  return {
-    engine: `tfjs ${tf.getBackend()}`,
-    meta,
-    async predict(input, batch) {
-      const out = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, h, w, c])) as tf.Tensor);
-      try {
-        return (await out.data()) as Float32Array;
-      } finally {
-        out.dispose();
-      }
-    },
-    async dispose() {
-      model.dispose();
-    },
-  };
+  return runnerPredictor(tfjsRunner(model, { owned: true }), meta);
 }

@@ -8,8 +8,9 @@ import { initBackend } from '../backend';
 import { GraftError } from '../errors';
 import { loadModelFolder } from '../io/model-folder';
 import { syncFrozenBatchNorm } from '../train/freeze';
-import { SplitModel, splitModel } from '../train/split';
-import { classificationLoss } from '../train/losses';
+import { sliceGradients } from '../train/grad-op';
+import { tfjsRunner } from '../models/runner';
+import { SplitModel, splitModel } from '../models/split';
 import { GradsReply, LoadReply, ModelSource, WorkerEnvelope, WorkerReply, WorkerRequest } from './worker-protocol';
 
 let model: tf.LayersModel | undefined;
@@ -52,47 +53,12 @@ function weight(name: string): tf.LayerVariable {
 }
 
 async function predict(input: Float32Array, batch: number): Promise<Float32Array> {
-  const m = loaded();
-  const shape = m.inputs[0].shape.slice(1) as number[];
-  const out = tf.tidy(() => m.predict(tf.tensor(input, [batch, ...shape])) as tf.Tensor);
-  try {
-    return (await out.data()) as Float32Array;
-  } finally {
-    out.dispose();
-  }
+  return tfjsRunner(loaded()).run(input, batch);
 }
 
 async function grads(req: Extract<WorkerRequest, { op: 'grads' }>): Promise<GradsReply> {
   const m = loaded();
-  const shape = m.inputs[0].shape.slice(1) as number[];
-  const variables = req.trainable.map((name) => weight(name).read() as tf.Variable);
-  let probs: tf.Tensor | undefined;
-  const x = tf.tensor(req.x, [req.batch, ...shape]);
-  let features: tf.Tensor | undefined;
-  try {
-    // A frozen prefix runs outside the gradient tape: its activations are freed layer by layer instead of being
-    // held for a backward pass that never reaches them (Xception at 299 x 299 would not fit in wasm memory).
-    features = split ? tf.tidy(() => split!.prefix.predict(x) as tf.Tensor) : undefined;
-    const trained = split ? split.suffix : m;
-    const { value, grads: g } = tf.variableGrads(() => {
-      const out = trained.apply(features ?? x, { training: true }) as tf.Tensor;
-      probs = tf.keep(out);
-      return classificationLoss(out, req.labels, req.loss);
-    }, variables);
-    try {
-      const reply: GradsReply = { loss: (await value.data())[0], grads: {}, probs: (await probs!.data()) as Float32Array, state: {} };
-      for (const [i, name] of req.trainable.entries()) {
-        const grad = g[variables[i].name];
-        reply.grads[name] = grad ? ((await grad.data()) as Float32Array) : new Float32Array(variables[i].size);
-      }
-      for (const name of req.state) reply.state[name] = (await weight(name).read().data()) as Float32Array;
-      return reply;
-    } finally {
-      tf.dispose([value, ...Object.values(g)]);
-    }
-  } finally {
-    tf.dispose([x, ...(features ? [features] : []), ...(probs ? [probs] : [])]);
-  }
+  return sliceGradients({ model: m, split, weight, x: req.x, labels: req.labels, batch: req.batch, trainable: req.trainable, state: req.state, loss: req.loss });
 }
 
 function setWeights(weights: Record<string, Float32Array>): null {

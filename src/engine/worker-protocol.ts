@@ -3,6 +3,7 @@
  * travel as Float32Array / Int32Array whose buffers are transferred, never copied.
  */
 import type { LossOptions } from '../train/losses';
+import type { SliceGradients } from '../train/grad-op';
 
 /** Where a worker gets its model. */
 export type ModelSource =
@@ -30,17 +31,8 @@ export interface LoadReply {
   weights: string[];
 }
 
-/** What a worker answers to `grads`. */
-export interface GradsReply {
-  /** Mean loss over the worker's slice. */
-  loss: number;
-  /** Gradient of the slice's mean loss, by weight name. */
-  grads: Record<string, Float32Array>;
-  /** Model outputs for the slice (batch x outputs). */
-  probs: Float32Array;
-  /** Values of the requested state weights (e.g. batch-norm moving statistics) after the step. */
-  state: Record<string, Float32Array>;
-}
+/** What a worker answers to `grads`: train/'s slice result. */
+export type GradsReply = SliceGradients;
 
 /** A message from the main thread: a request and its id. */
 export interface WorkerEnvelope {

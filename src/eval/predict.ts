@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
-import { preprocessPixels } from '../models/preprocess';
+import { preprocessPixels } from '../data/preprocess';
 import { IMAGE_EXTENSIONS } from '../data/dataset';
 import { loadImage } from '../data/image';
 import { Predictor } from '../engine/predictor';

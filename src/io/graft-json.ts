@@ -1,7 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GraftError } from '../errors';
-import { PREPROCESS_MODES, PreprocessMode } from '../models/preprocess';
+
+/** Keras `preprocess_input` modes; the mode travels in graft.json so prediction always uses the training one. */
+export const PREPROCESS_MODES = ['caffe', 'tf', 'torch', 'none', 'unit'] as const;
+/**
+ * - `caffe`: RGB to BGR, subtract the ImageNet BGR means, no scaling (VGG, ResNet v1).
+ * - `tf`: scale to [-1, 1] (Inception V3, Xception, ResNet v2).
+ * - `torch`: scale to [0, 1], then ImageNet mean / std per channel.
+ * - `unit`: scale to [0, 1] (graft's small CNNs).
+ * - `none`: pixels as they are (0..255).
+ */
+export type PreprocessMode = (typeof PREPROCESS_MODES)[number];
 
 /** File name of graft's metadata inside a model folder. */
 export const GRAFT_JSON = 'graft.json';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
 import { GraftMeta } from '../io/graft-json';
 import { getArchitecture } from './registry';
-import { ArchitectureSpec, BuildContext } from './spec';
+import { ArchitectureSpec, BuildContext, defaultClasses, inputChannels } from './spec';
 import { Net } from './net';
 import { OUTPUT_ACTIVATIONS, OutputActivation } from './head';
 import { SimpleCnnOptions, resolveSimpleCnn } from './simple_cnn';
@@ -21,6 +21,8 @@ export type Pooling = (typeof POOLINGS)[number];
 export interface BuildModelOptions {
   /** Registry architecture name. */
   arch: string;
+  /** Seed of the random kernel initialisers (default: tfjs's unseeded ones). */
+  seed?: number | string;
   /** Include the Keras classifier top (default true, as in Keras). */
   includeTop?: boolean;
   /** [height, width, channels]; default the architecture's default size with 3 channels (28x28x1 for simple_cnn). */
@@ -41,7 +43,7 @@ export interface BuildModelOptions {
   onProgress?: WeightsProgress;
 }
 
-const BUILD_KEYS = ['arch', 'includeTop', 'inputShape', 'pooling', 'classes', 'classifierActivation', 'weights', 'simpleCnn', 'classNames', 'onProgress'];
+const BUILD_KEYS = ['arch', 'includeTop', 'inputShape', 'pooling', 'classes', 'classifierActivation', 'weights', 'simpleCnn', 'classNames', 'onProgress', 'seed'];
 
 /** The graft.json fields a builder fills in (typed, unlike the open-ended GraftMetaInit). */
 export type ModelMeta = Pick<GraftMeta, 'architecture' | 'inputShape' | 'preprocessing' | 'classNames' | 'outputActivation' | 'groups' | 'weights'> & {
@@ -70,7 +72,7 @@ interface ResolvedBuild {
 
 /** The default input shape of an architecture. */
 export function defaultInputShape(spec: ArchitectureSpec): [number, number, number] {
-  return [spec.defaultInputSize, spec.defaultInputSize, spec.name === 'simple_cnn' ? 1 : 3];
+  return [spec.defaultInputSize, spec.defaultInputSize, inputChannels(spec)];
 }
 
 /** Checks `inputShape` against an architecture's minimum size, naming the minimum. */
@@ -98,7 +100,7 @@ function resolveBuild(o: BuildModelOptions): ResolvedBuild {
     throw new GraftError(`pooling applies only without the top; received pooling ${pooling} with includeTop true. Set includeTop false.`);
   }
   const inputShape = resolveInputShape(spec, o.inputShape);
-  const classes = positiveInt('classes', o.classes ?? (spec.name === 'simple_cnn' ? 10 : 1000));
+  const classes = positiveInt('classes', o.classes ?? defaultClasses(spec));
   const classifierActivation = oneOf('classifierActivation', o.classifierActivation ?? 'softmax', OUTPUT_ACTIVATIONS);
   if (o.weights === 'imagenet') {
     if (!spec.imagenet) throw new GraftError(`${spec.name} has no ImageNet weights; use weights null or a Keras .h5 file.`);
@@ -116,6 +118,8 @@ function resolveBuild(o: BuildModelOptions): ResolvedBuild {
 export interface ConstructOptions {
   /** `zeros` skips random initialisation, for when weights are loaded next (default `random`). */
   initializer?: 'random' | 'zeros';
+  /** Seed of the random kernel initialisers. */
+  seed?: number | string;
 }
 
 /** Builds the layers of a request without loading weights (what `buildModel` does before loading them). */
@@ -124,7 +128,7 @@ export function constructModel(options: BuildModelOptions, c: ConstructOptions =
 }
 
 function construct(r: ResolvedBuild, c: ConstructOptions): BuiltModel {
-  const net = new Net({ initializer: c.initializer });
+  const net = new Net({ initializer: c.initializer, seed: c.seed });
   const input = tf.input({ shape: r.inputShape, name: 'input_1' });
   let x = r.spec.trunk(net, input, r.ctx);
   if (r.includeTop) {
@@ -152,7 +156,7 @@ function construct(r: ResolvedBuild, c: ConstructOptions): BuiltModel {
 /** Builds an architecture as Keras Applications does, optionally loading ImageNet or Keras .h5 weights. */
 export async function buildModel(options: BuildModelOptions): Promise<BuiltModel> {
   const r = resolveBuild(options);
-  const built = construct(r, { initializer: options.weights ? 'zeros' : 'random' });
+  const built = construct(r, { initializer: options.weights ? 'zeros' : 'random', seed: options.seed });
   if (options.weights) {
     try {
       await loadPretrainedWeights(built.model, options.weights, { spec: r.spec, includeTop: r.includeTop, onProgress: options.onProgress });

@@ -13,7 +13,8 @@ import { BuiltModel, ModelMeta, buildModel } from './build';
 import { HeadOptions, applyHead, resolveHead } from './head';
 import { Net, Sym } from './net';
 import { getArchitecture } from './registry';
-import { SimpleCnnOptions, resolveSimpleCnn, simpleCnnHead } from './simple_cnn';
+import { SimpleCnnOptions, resolveSimpleCnn } from './simple_cnn';
+import { defaultHead } from './spec';
 import { WeightsProgress } from './weights';
 
 /** Options for `createClassifier`. */
@@ -32,9 +33,11 @@ export interface CreateClassifierOptions {
   simpleCnn?: SimpleCnnOptions;
   /** Download progress for `imagenet` / URL weights. */
   onProgress?: WeightsProgress;
+  /** Seed of the new head's (and a random trunk's) initialisers, so the same seed builds the same model. */
+  seed?: number | string;
 }
 
-const KEYS = ['arch', 'weights', 'inputShape', 'classNames', 'head', 'simpleCnn', 'onProgress'];
+const KEYS = ['arch', 'weights', 'inputShape', 'classNames', 'head', 'simpleCnn', 'onProgress', 'seed'];
 
 /** Whether `weights` names a graft model folder rather than a file or `imagenet`. */
 export function isModelFolder(weights: string | null | undefined): weights is string {
@@ -52,7 +55,7 @@ export async function createClassifier(options: CreateClassifierOptions): Promis
   const trunk = await loadTrunk(options);
   try {
     const head = resolveHead(options.head, trunk.defaultHead);
-    const net = new Net();
+    const net = new Net({ seed: options.seed === undefined ? undefined : `${options.seed}/head` });
     net.group('head');
     const out = applyHead(net, trunk.output, head, classNames.length);
     const model = tf.model({ inputs: trunk.input, outputs: out, name: `${trunk.meta.architecture}_classifier` });
@@ -104,14 +107,15 @@ async function registryTrunk(o: TrunkOptions): Promise<Trunk> {
     weights: o.weights ?? null,
     simpleCnn: o.simpleCnn,
     onProgress: o.onProgress,
+    seed: o.seed,
   });
-  const defaultHead = spec.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn(o.simpleCnn)) : { pooling: 'avg' as const };
+  const head = defaultHead(spec, { simpleCnn: resolveSimpleCnn(o.simpleCnn) });
   return {
     input: built.model.inputs[0],
     output: built.model.outputs[0],
     groups: built.meta.groups,
     meta: { architecture: spec.name, inputShape: built.meta.inputShape, preprocessing: built.meta.preprocessing, weights: o.weights ?? null },
-    defaultHead,
+    defaultHead: head,
     dispose: () => built.model.dispose(),
   };
 }
@@ -140,13 +144,13 @@ async function folderTrunk(dir: string, o: TrunkOptions): Promise<Trunk> {
   const output = model.getLayer(boundary!).output as Sym;
   for (const layer of oldHead) layer.dispose();
   const spec = safeArchitecture(meta.architecture);
-  const defaultHead = spec?.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn({})) : { pooling: 'avg' as const };
+  const head = defaultHead(spec, { simpleCnn: resolveSimpleCnn({}) });
   return {
     input: model.inputs[0],
     output,
     groups,
     meta: { architecture: meta.architecture, inputShape: meta.inputShape, preprocessing: meta.preprocessing, weights: dir },
-    defaultHead,
+    defaultHead: head,
     dispose: () => tf.model({ inputs: model.inputs, outputs: output }).dispose(),
   };
 }

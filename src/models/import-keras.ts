@@ -6,6 +6,7 @@ import { GraftMeta } from '../io/graft-json';
 import { constructModel } from './build';
 import { KerasLoadReport, loadKerasWeights, readKerasH5Layers } from './keras-h5';
 import { getArchitecture } from './registry';
+import { inputChannels } from './spec';
 
 /** Options for `importKeras`. */
 export interface ImportKerasOptions {
@@ -42,7 +43,7 @@ export async function importKeras(file: string, o: ImportKerasOptions): Promise<
     classes = predictions.weights[0].shape.at(-1);
   }
   const size = o.inputSize ?? spec.defaultInputSize;
-  const channels = spec.name === 'simple_cnn' ? 1 : 3;
+  const channels = inputChannels(spec);
   const built = constructModel(
     { arch: spec.name, includeTop, inputShape: [size, size, channels], classes, classNames: o.classNames },
     { initializer: 'zeros' },

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LayerGroup } from '../io/graft-json';
+import { Rng, createRng } from '../util/rng';
 
 /** A symbolic tensor flowing through a model under construction. */
 export type Sym = tf.SymbolicTensor;
@@ -43,11 +44,23 @@ export class Net {
   readonly groups: LayerGroup[] = [];
   private readonly counters = new Map<string, number>();
   private current: LayerGroup | undefined;
-  private readonly init: { kernelInitializer?: 'zeros'; depthwiseInitializer?: 'zeros'; pointwiseInitializer?: 'zeros' };
+  private readonly zeros: boolean;
+  private readonly rng: Rng | undefined;
 
-  /** `zeros` skips random kernel initialisation: right when weights are loaded next (VGG16's fc1 alone is 100M draws). */
-  constructor(options: { initializer?: 'random' | 'zeros' } = {}) {
-    this.init = options.initializer === 'zeros' ? { kernelInitializer: 'zeros', depthwiseInitializer: 'zeros', pointwiseInitializer: 'zeros' } : {};
+  /**
+   * `zeros` skips random kernel initialisation: right when weights are loaded next (VGG16's fc1 alone is 100M draws).
+   * `seed` gives every random kernel its own seeded glorot-uniform initialiser (Keras's default), drawn in layer
+   * order, so the same seed builds the same weights without touching Math.random.
+   */
+  constructor(options: { initializer?: 'random' | 'zeros'; seed?: number | string } = {}) {
+    this.zeros = options.initializer === 'zeros';
+    this.rng = options.seed === undefined ? undefined : createRng(`${options.seed}/init`);
+  }
+
+  /** The kernel initialiser of the next layer: zeros, a seeded glorot-uniform, or tfjs's default. */
+  kernelInit(): 'zeros' | ReturnType<typeof tf.initializers.glorotUniform> | undefined {
+    if (this.zeros) return 'zeros';
+    return this.rng ? tf.initializers.glorotUniform({ seed: this.rng.int(2 ** 31) }) : undefined;
   }
 
   /** Starts a new group; layers applied from now on belong to it. */
@@ -87,7 +100,7 @@ export class Net {
     const layer = tf.layers.conv2d({
       ...this.convBase(a, 'conv2d'),
       activation: a.activation ?? 'linear',
-      kernelInitializer: this.init.kernelInitializer,
+      kernelInitializer: this.kernelInit(),
     });
     return this.apply(layer, x);
   }
@@ -96,8 +109,8 @@ export class Net {
   sepConv(x: Sym, a: Omit<ConvArgs, 'activation'>): Sym {
     const layer = tf.layers.separableConv2d({
       ...this.convBase(a, 'separable_conv2d'),
-      depthwiseInitializer: this.init.depthwiseInitializer,
-      pointwiseInitializer: this.init.pointwiseInitializer,
+      depthwiseInitializer: this.kernelInit(),
+      pointwiseInitializer: this.kernelInit(),
     });
     return this.apply(layer, x);
   }
@@ -168,7 +181,7 @@ export class Net {
       units,
       activation: (a.activation ?? 'linear') as 'linear',
       name: a.name ?? this.autoName('dense'),
-      kernelInitializer: this.init.kernelInitializer,
+      kernelInitializer: this.kernelInit(),
     });
     return this.apply(layer, x);
   }

@@ -77,6 +77,9 @@ export const SIMPLE_CNN_SPEC: ArchitectureSpec = {
   preprocessing: 'unit',
   imagenet: null,
   params: null,
+  inputChannels: 1,
+  defaultClasses: 10,
+  defaultHead: ({ simpleCnn }) => simpleCnnHead(simpleCnn),
   trunk(net, input, { simpleCnn: cfg }) {
     const size = Math.min(input.shape[1] ?? 0, input.shape[2] ?? 0);
     if (size < 2 ** cfg.filters.length) {

@@ -2,9 +2,10 @@
  * What the registry knows about one architecture. Each family file exports its specs (builder, sizes,
  * preprocessing, Keras weight URLs and hashes, Keras parameter counts); `registry.ts` is the only list of them.
  */
-import { PreprocessMode } from './preprocess';
+import { PreprocessMode } from '../data/preprocess';
 import { Net, Sym } from './net';
 import type { SimpleCnnOptions } from './simple_cnn';
+import type { HeadOptions } from './head';
 
 /** One Keras weight file: where Keras downloads it from and the md5 Keras checks. */
 export interface KerasWeightsFile {
@@ -58,4 +59,25 @@ export interface ArchitectureSpec {
   top(net: Net, x: Sym, args: TopArgs, ctx: BuildContext): Sym;
   /** Names Keras gives the no-top pooling layer (ResNet names them; the others leave them automatic). */
   poolingNames?: { avg: string; max: string };
+  /** Input channels at the default shape (default 3, RGB; graft's small CNN takes 1, grey). */
+  inputChannels?: number;
+  /** Classes of the default top (default 1000, ImageNet's). */
+  defaultClasses?: number;
+  /** The head `createClassifier` puts on this trunk unless told otherwise (default: global average pooling). */
+  defaultHead?(ctx: BuildContext): HeadOptions;
+}
+
+/** An architecture's input channels at its default shape. */
+export function inputChannels(spec: ArchitectureSpec): number {
+  return spec.inputChannels ?? 3;
+}
+
+/** An architecture's default class count. */
+export function defaultClasses(spec: ArchitectureSpec): number {
+  return spec.defaultClasses ?? 1000;
+}
+
+/** The head a new classifier gets on this trunk by default. */
+export function defaultHead(spec: ArchitectureSpec | undefined, ctx: BuildContext): HeadOptions {
+  return spec?.defaultHead?.(ctx) ?? { pooling: 'avg' };
 }

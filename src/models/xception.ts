@@ -16,7 +16,8 @@ function sepStep(net: Net, x: Sym, filters: number, prefix: string, step: number
 }
 
 /** Entry/exit block with a strided conv shortcut: two separable steps, max pool, add. */
-function reductionBlock(net: Net, x: Sym, block: number, filters: [number, number], firstRelu: boolean): Sym {
+function reductionBlock(net: Net, x: Sym, b: { block: number; filters: [number, number]; firstRelu: boolean }): Sym {
+  const { block, filters, firstRelu } = b;
   let residual = net.conv(x, { filters: filters[1], kernel: 1, strides: 2, padding: 'same', useBias: false });
   residual = net.bn(residual);
   const p = `block${block}`;
@@ -55,13 +56,13 @@ export const XCEPTION_SPEC: ArchitectureSpec = {
     x = net.bn(x, { name: 'block1_conv2_bn' });
     x = net.act(x, 'relu', 'block1_conv2_act');
     net.group('entry');
-    x = reductionBlock(net, x, 2, [128, 128], false);
-    x = reductionBlock(net, x, 3, [256, 256], true);
-    x = reductionBlock(net, x, 4, [728, 728], true);
+    x = reductionBlock(net, x, { block: 2, filters: [128, 128], firstRelu: false });
+    x = reductionBlock(net, x, { block: 3, filters: [256, 256], firstRelu: true });
+    x = reductionBlock(net, x, { block: 4, filters: [728, 728], firstRelu: true });
     net.group('middle');
     for (let block = 5; block <= 12; block++) x = middleBlock(net, x, block);
     net.group('exit');
-    x = reductionBlock(net, x, 13, [728, 1024], true);
+    x = reductionBlock(net, x, { block: 13, filters: [728, 1024], firstRelu: true });
     x = net.sepConv(x, { filters: 1536, kernel: 3, padding: 'same', useBias: false, name: 'block14_sepconv1' });
     x = net.bn(x, { name: 'block14_sepconv1_bn' });
     x = net.act(x, 'relu', 'block14_sepconv1_act');

@@ -8,28 +8,29 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend } from '../backend';
-import { AugmentSpec, parseAugmentation } from '../data/augment';
+import { AugmentSpec } from '../data/augment';
 import { Dataset, openDataset, splitDataset } from '../data/dataset';
-import { PREFIX_ENGINES, PrefixEngine } from '../engine/prefix';
-import { GraftError, finiteNumber, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
+import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
 import { LayerGroup } from '../io/graft-json';
 import { saveModelFolder } from '../io/model-folder';
 import { ModelMeta, defaultInputShape } from '../models/build';
 import { createClassifier, isModelFolder } from '../models/classifier';
 import { HeadOptions } from '../models/head';
 import { getArchitecture } from '../models/registry';
+import { EngineChoice } from '../models/runner';
 import { SimpleCnnOptions } from '../models/simple_cnn';
-import { createRng } from '../util/rng';
 import { svgToPng } from '../util/svg';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { freezeTo } from './freeze';
 import { resolveClassWeights } from './losses';
-import { EpochLog, FitCallbacks, LoopState, MONITORS, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
-import { OPTIMIZERS, OptimizerConfig, optimizerConfig } from './optim';
-import { PROGRESS_MODES, ProgressMode, progressCallbacks } from './progress';
+import { EpochLog, FitCallbacks, LoopState, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
+import { OptimizerConfig, optimizerConfig } from './optim';
+import { ProgressMode, progressCallbacks } from './progress';
+import { checkTrainOptions, withTrainDefaults } from './options';
+import { TrainEngineChoice } from './step';
 import { ScheduleConfig, scheduleConfig } from './schedule';
 import { trainingCurveSvg } from './plot';
-import { pooledGradients } from './parallel';
+import { IN_PROCESS_RUNTIME, TrainRuntime } from './runtime';
 import { datasetSource, planStageData } from './stage-data';
 
 /** One stage of the recipe. */
@@ -127,9 +128,11 @@ export interface TrainOptions {
   /** Trunk feature cache while the trunk is frozen: memory (default), disk (also kept under the cache dir) or off. */
   featureCache?: 'memory' | 'disk' | 'off';
   /** Engine for the frozen prefix (default auto). */
-  prefixEngine?: PrefixEngine;
+  prefixEngine?: EngineChoice;
   /** Worker threads per training step, each with a copy of the model and a slice of every batch (data parallel; default 1 = this thread). */
   workers?: number;
+  /** What runs the training steps: `auto` (default: the compiled onnxruntime step when every trainable layer has one, else tfjs), `onnx` or `tfjs`. */
+  trainEngine?: TrainEngineChoice;
   /** Explicit stages (replaces headEpochs / epochs / unfreeze / gradual). */
   stages?: StageConfig[];
   /** Progress display (default auto). */
@@ -142,15 +145,11 @@ export interface TrainOptions {
   log?: ((line: string) => void) | null;
 }
 
-/** Options a `--config` JSON file may set (everything but the programmatic hooks). */
-export const TRAIN_CONFIG_KEYS = [
-  'data', 'val', 'valSplit', 'arch', 'weights', 'inputSize', 'inputShape', 'head', 'simpleCnn', 'out', 'epochs', 'headEpochs',
-  'unfreeze', 'gradual', 'lr', 'fineTuneLr', 'lrMult', 'groupLr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmup',
-  'augment', 'batchSize', 'seed', 'labelSmoothing', 'classWeights', 'clipNorm', 'earlyStopping', 'reduceOnPlateau', 'monitor',
-  'saveBest', 'trainBn', 'resume', 'featureCache', 'prefixEngine', 'workers', 'stages', 'progress',
-] as const;
-const API_KEYS = [...TRAIN_CONFIG_KEYS, 'callbacks', 'signal', 'log'];
 const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'lrMult', 'groupLr', 'schedule'];
+
+/** Options after `resolveTrainOptions`: every option with a table default has a value. */
+export type ResolvedTrainOptions = TrainOptions &
+  Required<Pick<TrainOptions, 'valSplit' | 'weights' | 'epochs' | 'headEpochs' | 'unfreeze' | 'lr' | 'lrMult' | 'optimizer' | 'schedule' | 'augment' | 'batchSize' | 'seed' | 'labelSmoothing' | 'featureCache' | 'prefixEngine' | 'trainEngine' | 'workers' | 'progress'>>;
 
 /** What `train()` did. */
 export interface TrainResult {
@@ -172,9 +171,11 @@ export interface TrainResult {
 export const CHECKPOINT_DIR = 'checkpoint';
 
 /** The recipe's stages from the options (or the explicit `stages`), checked against the model's groups. */
-export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: boolean): StageConfig[] {
+export function planStages(options: TrainOptions, model: { groups: LayerGroup[]; pretrained: boolean }): StageConfig[] {
+  const { groups, pretrained } = model;
+  const o = withTrainDefaults(options) as ResolvedTrainOptions;
   const trunkGroups = groups.length - 1;
-  const lr = o.lr ?? 1e-3;
+  const lr = o.lr;
   const stages: StageConfig[] = o.stages
     ? o.stages.map((s) => {
         rejectUnknownKeys(`stage ${JSON.stringify(s.name)}`, s, STAGE_KEYS);
@@ -182,14 +183,14 @@ export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: bo
       })
     : [];
   if (!o.stages) {
-    const epochs = o.epochs ?? 3;
+    const epochs = o.epochs;
     if (!pretrained) {
       stages.push({ name: 'scratch', epochs, train: 'all', lr });
     } else {
-      const headEpochs = o.headEpochs ?? 1;
+      const headEpochs = o.headEpochs;
       if (headEpochs > 0) stages.push({ name: 'head', epochs: headEpochs, train: 'head', lr });
-      const fine = { lr: o.fineTuneLr ?? lr / 2, lrMult: o.lrMult ?? 10, groupLr: o.groupLr };
-      const unfreeze = o.unfreeze ?? 'all';
+      const fine = { lr: o.fineTuneLr ?? lr / 2, lrMult: o.lrMult, groupLr: o.groupLr };
+      const unfreeze = o.unfreeze;
       if (epochs > 0 && o.gradual) {
         if (unfreeze === 'all') throw new GraftError('gradual unfreezing needs a number of groups: pass --unfreeze K with --gradual.');
         for (let k = 1; k <= unfreeze; k++) stages.push({ name: `unfreeze-${k}`, epochs, train: k, ...fine });
@@ -211,58 +212,29 @@ export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: bo
 }
 
 /** Sets trainable flags for a stage: the last `k` trunk groups and the head train, everything before is frozen. */
-export function applyStage(model: tf.LayersModel, groups: LayerGroup[], stage: StageConfig, trainBn: boolean): void {
+export function applyStage(model: tf.LayersModel, stage: StageConfig, o: { groups: LayerGroup[]; trainBn: boolean }): void {
+  const { groups, trainBn } = o;
   const trunkGroups = groups.length - 1;
   const k = stage.train === 'all' ? trunkGroups : stage.train === 'head' ? 0 : stage.train;
   freezeTo(model, groups, trunkGroups - k, { trainBn });
 }
 
-/** Validates options and fills in defaults (also used by the CLI before it touches any file). */
-export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
-  rejectUnknownKeys('train', raw, API_KEYS);
-  const o: TrainOptions = { ...raw };
-  if (o.data === undefined) throw new GraftError('train needs data: a folder with one sub-folder per class, a CSV manifest or an IDX folder (--data).');
-  if (!o.out) throw new GraftError('train needs out: the model folder to write (--out).');
-  if (o.weights === undefined) o.weights = null;
+/**
+ * Validates options against the option table and fills in its defaults (the CLI calls it before it touches any
+ * file). `names: 'flags'` makes errors name command-line flags.
+ */
+export function resolveTrainOptions(raw: Omit<TrainOptions, 'out'> & { out?: string }, options: { names?: 'flags' | 'keys'; needOut?: boolean } = {}): ResolvedTrainOptions {
+  const names = options.names ?? 'keys';
+  const o = checkTrainOptions(raw, { names }) as ResolvedTrainOptions;
+  const flag = (key: string, fallback: string) => (names === 'flags' ? fallback : key);
+  if (o.data === undefined) throw new GraftError(`train needs ${flag('data', '--data')}: a folder with one sub-folder per class, a CSV manifest or an IDX folder.`);
+  if (options.needOut !== false && !o.out) throw new GraftError(`train needs ${flag('out', '--out')}: the model folder to write.`);
+  if (o.workers > 1 && o.trainEngine === 'onnx') {
+    throw new GraftError(`${flag('workers', '--workers')} ${o.workers} splits steps over tfjs worker threads and cannot run the compiled onnx step; drop it or use ${flag('trainEngine', '--train-engine')} auto.`);
+  }
   if (o.arch === undefined && !isModelFolder(o.weights)) {
-    throw new GraftError('train needs arch (e.g. --arch simple_cnn or --arch vgg16) unless --weights is a graft model folder.');
+    throw new GraftError(`train needs ${flag('arch', '--arch')} (e.g. simple_cnn or vgg16) unless ${flag('weights', '--weights')} is a graft model folder.`);
   }
-  const int = (key: keyof TrainOptions, min = 0) => {
-    if (o[key] === undefined) return;
-    const n = Number(o[key]);
-    if (!Number.isInteger(n) || n < min) throw new GraftError(`${key} must be a whole number >= ${min}; received ${JSON.stringify(o[key])}.`);
-    (o as unknown as Record<string, unknown>)[key] = n;
-  };
-  int('epochs');
-  int('headEpochs');
-  int('batchSize', 1);
-  int('seed');
-  int('inputSize', 1);
-  int('earlyStopping', 1);
-  int('reduceOnPlateau', 1);
-  int('workers', 1);
-  const num = (key: keyof TrainOptions, range: { min?: number; max?: number }) => {
-    if (o[key] !== undefined) (o as unknown as Record<string, unknown>)[key] = finiteNumber(key, o[key], range);
-  };
-  num('valSplit', { min: 0, max: 0.99 });
-  num('lr', { min: 0 });
-  num('fineTuneLr', { min: 0 });
-  num('lrMult', { min: 1 });
-  num('labelSmoothing', { min: 0, max: 0.99 });
-  num('clipNorm', { min: 0 });
-  num('warmup', { min: 0, max: 1 });
-  if (o.unfreeze !== undefined && o.unfreeze !== 'all') {
-    const n = Number(o.unfreeze);
-    if (!Number.isInteger(n) || n < 0) throw new GraftError(`unfreeze must be all or a number of trunk groups; received ${JSON.stringify(o.unfreeze)}.`);
-    o.unfreeze = n;
-  }
-  if (o.monitor !== undefined) oneOf('monitor', o.monitor, MONITORS);
-  if (o.featureCache !== undefined) oneOf('featureCache', o.featureCache, ['memory', 'disk', 'off']);
-  if (o.prefixEngine !== undefined) oneOf('prefixEngine', o.prefixEngine, PREFIX_ENGINES);
-  if (o.progress !== undefined) oneOf('progress', o.progress, PROGRESS_MODES);
-  if (o.schedule !== undefined) scheduleConfig(o.schedule);
-  if (typeof o.optimizer === 'string') oneOf('optimizer', o.optimizer, OPTIMIZERS);
-  parseAugmentation(o.augment);
   return o;
 }
 
@@ -276,22 +248,25 @@ export function optimizerFrom(o: TrainOptions): OptimizerConfig {
 }
 
 /** The schedule of a stage, with the run's warm-up. */
-function scheduleFrom(o: TrainOptions, stage: StageConfig): ScheduleConfig {
-  const s = scheduleConfig(stage.schedule ?? o.schedule ?? 'one-cycle');
+function scheduleFrom(o: ResolvedTrainOptions, stage: StageConfig): ScheduleConfig {
+  const s = scheduleConfig(stage.schedule ?? o.schedule);
   return o.warmup !== undefined && s.warmup === undefined ? { ...s, warmup: o.warmup } : s;
 }
 
-/** Runs the fine-tune recipe and writes the model folder (with history.json and training-curve.png). */
-export async function train(options: TrainOptions): Promise<TrainResult> {
+/**
+ * Runs the fine-tune recipe and writes the model folder (with history.json and training-curve.png). `runtime` gives
+ * the engines (the public `train` passes engine/'s; the default runs everything on tfjs in this thread).
+ */
+export async function fineTune(options: TrainOptions, runtime: TrainRuntime = IN_PROCESS_RUNTIME): Promise<TrainResult> {
   const o = resolveTrainOptions(options);
   const log = o.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : o.log;
   const started = Date.now();
-  const seed = o.seed ?? 0;
+  const seed = o.seed;
   const out = path.resolve(o.out);
   const ckptDir = path.join(out, CHECKPOINT_DIR);
 
   const ds = typeof o.data === 'string' ? await openDataset(o.data, { log }) : o.data;
-  const valSplit = o.valSplit ?? 0.2;
+  const valSplit = o.valSplit;
   const data: { train: Dataset; validation?: Dataset } =
     o.val !== undefined
       ? await splitDataset(ds, { validation: o.val, open: { log } })
@@ -319,7 +294,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (JSON.stringify(meta.classNames) !== JSON.stringify(ds.classNames)) {
       throw new GraftError(`the checkpoint has classes ${meta.classNames.join(', ')} but the data has ${ds.classNames.join(', ')}; resume with the same data.`);
     }
-    const stages = planStages(o, meta.groups, meta.weights !== null && meta.weights !== undefined);
+    const stages = planStages(o, { groups: meta.groups, pretrained: meta.weights !== null && meta.weights !== undefined });
     if (resume && JSON.stringify(resume.stages) !== JSON.stringify(stages)) {
       throw new GraftError(`the checkpoint in ${ckptDir} was written with different stages (${resume.stages.map((s) => s.name).join(', ')}); resume with the same options, or train without --resume.`);
     }
@@ -331,6 +306,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Epochs of the completed stages; a resumed stage's own epochs come back in its loop state.
     let history: EpochLog[] = resume ? resume.history.slice() : [];
     const stageInputs: Record<string, string> = {};
+    const stepEngines: Record<string, string> = {};
     const trainingMeta = (extra: Record<string, unknown>) => ({
       ...meta,
       training: {
@@ -338,12 +314,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         data: { train: data.train.samples.length, validation: data.validation?.samples.length ?? 0, root: ds.root },
         stages,
         stageInputs,
+        stepEngines,
         optimizer,
-        schedule: o.schedule ?? 'one-cycle',
-        batchSize: o.batchSize ?? 32,
+        schedule: o.schedule,
+        batchSize: o.batchSize,
         seed,
         augment: o.augment ?? null,
-        labelSmoothing: o.labelSmoothing ?? 0,
+        labelSmoothing: o.labelSmoothing,
         classWeights: classWeights ?? null,
         trainBn: Boolean(o.trainBn),
         backend: currentBackend()?.backend ?? tf.getBackend(),
@@ -354,8 +331,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     for (let i = resume?.stageIndex ?? 0; i < stages.length; i++) {
       const stage = stages[i];
-      applyStage(model, meta.groups, stage, Boolean(o.trainBn));
-      const plan = await planStageData(model, meta, data, o, `${seed}/${stage.name}`, log);
+      applyStage(model, stage, { groups: meta.groups, trainBn: Boolean(o.trainBn) });
+      const plan = await planStageData({ model, meta, data, options: o, seed: `${seed}/${stage.name}`, log, runtime });
       stageInputs[stage.name] = plan.input;
       const prior = history.slice();
       const resumeState = resume && i === resume.stageIndex ? resume.state : undefined;
@@ -381,7 +358,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           // With --save-best the folder holds the best epoch during the run, so the final save must too.
           restoreBest: Boolean(o.earlyStopping || o.saveBest),
           signal: o.signal,
-          gradients: (o.workers ?? 1) > 1 ? pooledGradients(o.workers!) : undefined,
+          gradients: o.workers > 1 ? workerGradients(runtime, o.workers) : undefined,
+          stepEngine: o.workers > 1 ? undefined : runtime.stepEngine(o.trainEngine, { log, workers: o.workers }),
+          batchSize: o.batchSize,
+          onStepEngine: (name) => (stepEngines[stage.name] = name),
           resume: resumeState,
           epochOffset: prior.length,
           stage: stage.name,
@@ -409,7 +389,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const metrics: Record<string, number> = {};
     if (data.validation) {
-      const v = await evaluateSource(model, datasetSource(data.validation, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }), loss, ds.classNames);
+      const v = await evaluateSource(model, datasetSource(data.validation, meta, { batchSize: o.batchSize, shuffle: false, seed: '0' }), loss, ds.classNames);
       Object.assign(metrics, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1_macro: v.f1, val_samples: data.validation.samples.length });
     }
     const png = await svgToPng(trainingCurveSvg(history));
@@ -423,27 +403,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/** The runtime's data-parallel gradients, or an error when it has no worker threads. */
+function workerGradients(runtime: TrainRuntime, workers: number) {
+  if (!runtime.pooledGradients) throw new GraftError(`workers ${workers} needs worker threads, which this runtime lacks; use graft's train (not fineTune) or workers 1.`);
+  return runtime.pooledGradients(workers);
+}
+
 /** The classifier a run trains: trunk + new head, initialised from the run's seed. */
 export async function buildClassifier(o: TrainOptions, classNames: string[]): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
   const inputShape = o.inputShape ?? (o.inputSize && o.arch ? [o.inputSize, o.inputSize, defaultInputShape(getArchitecture(o.arch))[2]] : undefined);
-  return withSeededInit(`${o.seed ?? 0}/init`, () =>
-    createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames, head: o.head, simpleCnn: o.simpleCnn }),
-  );
-}
-
-/**
- * Runs `fn` with Math.random drawn from `seed`: tfjs's initialisers seed themselves from Math.random when the builder
- * gives no seed, so this makes the new head (and a from-scratch trunk) the same on every run with the same seed.
- */
-async function withSeededInit<T>(seed: string, fn: () => Promise<T>): Promise<T> {
-  const original = Math.random;
-  const rng = createRng(seed);
-  Math.random = () => rng.next();
-  try {
-    return await fn();
-  } finally {
-    Math.random = original;
-  }
+  return createClassifier({ arch: o.arch, weights: o.weights, inputShape, classNames, head: o.head, simpleCnn: o.simpleCnn, seed: o.seed });
 }
 
 /** Calls both sets of callbacks, the first's first. */

@@ -6,11 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, finiteNumber, oneOf, positiveInt } from '../errors';
+import { BatchSource } from '../data/batches';
 import { LayerGroup } from '../io/graft-json';
 import { classificationMetrics } from '../metrics/classification';
 import { confusionMatrix } from '../metrics/confusion';
 import { createRng } from '../util/rng';
-import { LossOptions, classificationLoss, countCorrect, predictedClasses } from './losses';
+import { LossOptions, classificationLoss, predictedClasses } from './losses';
 import {
   OptimizerConfig,
   OptimizerName,
@@ -24,24 +25,11 @@ import {
 } from './optim';
 import { syncFrozenBatchNorm } from './freeze';
 import { Schedule, ScheduleConfig, makeSchedule } from './schedule';
+import { GradientSource, StepEngine, StepEngineFactory, localGradients, tfjsStepEngine } from './step';
 
-/** One batch: preprocessed inputs (the loop disposes `x`) and class indices. */
-export interface Batch {
-  /** Inputs in the model's input shape. */
-  x: tf.Tensor;
-  /** Class index per sample. */
-  labels: Int32Array;
-}
-
-/** Where batches come from; `batches(epoch)` must give the same batches for the same epoch (seeded shuffle). */
-export interface BatchSource {
-  /** Samples per epoch. */
-  samples: number;
-  /** Batches per epoch. */
-  steps: number;
-  /** The batches of one epoch (0-based). */
-  batches(epoch: number): AsyncIterable<Batch>;
-}
+export type { Batch, BatchSource } from '../data/batches';
+export type { GradientSource } from './step';
+export { localGradients } from './step';
 
 /** Quantities a callback can monitor. */
 export const MONITORS = ['val_loss', 'val_accuracy', 'val_f1', 'loss', 'accuracy'] as const;
@@ -82,6 +70,8 @@ export interface BatchInfo {
   steps: number;
   /** Running mean loss of the epoch. */
   loss: number;
+  /** Mean loss of this batch alone. */
+  batchLoss: number;
   /** Running accuracy of the epoch. */
   accuracy: number;
   /** Training images per second so far this epoch. */
@@ -164,8 +154,14 @@ export interface FitOptions {
   onCheckpoint?(state: LoopState, reason: 'epoch' | 'abort'): void | Promise<void>;
   /** Progress and control hooks. */
   callbacks?: FitCallbacks;
-  /** Where gradients come from (default this thread; `pooledGradients` splits batches over worker threads). */
+  /** Where the tfjs engine's gradients come from (default this thread; `pooledGradients` splits batches over worker threads). */
   gradients?: (model: tf.LayersModel, loss: LossOptions) => Promise<GradientSource>;
+  /** What runs the steps (default the tfjs engine with `gradients`); rebuilt whenever the trainable set changes. */
+  stepEngine?: StepEngineFactory;
+  /** Largest batch `train` gives (default 32), for engines that plan memory per batch shape. */
+  batchSize?: number;
+  /** Called with the step engine's name whenever one is built (e.g. for graft.json and logs). */
+  onStepEngine?(name: string): void;
   /** Epochs already run by earlier stages (history numbering). */
   epochOffset?: number;
   /** Stage name written into each history entry. */
@@ -236,32 +232,6 @@ export function restoreWeights(model: tf.LayersModel, weights: Record<string, tf
   }
 }
 
-const DROPOUT_CLASSES = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'AlphaDropout', 'GaussianDropout', 'GaussianNoise']);
-
-/**
- * Runs `fn` with every dropout layer's seed set from `seed`, then puts the seeds back (they are part of the saved
- * config). tfjs draws an unseeded mask from Math.random, which would make runs unrepeatable.
- */
-async function withDropoutSeed<T>(model: tf.LayersModel, seed: number, fn: () => Promise<T>): Promise<T> {
-  const layers = model.layers.filter((l) => DROPOUT_CLASSES.has(l.getClassName())) as unknown as Array<{ seed?: number }>;
-  const saved = layers.map((l) => l.seed);
-  layers.forEach((l, i) => (l.seed = seed + i));
-  try {
-    return await fn();
-  } finally {
-    layers.forEach((l, i) => (l.seed = saved[i]));
-  }
-}
-
-/** Scales gradients so their global L2 norm is at most `clipNorm`. */
-function clipByGlobalNorm(grads: tf.Tensor[], clipNorm: number): tf.Tensor[] {
-  return tf.tidy(() => {
-    const norm = tf.addN(grads.map((g) => g.square().sum())).sqrt();
-    const scale = tf.minimum(tf.scalar(1), tf.scalar(clipNorm).div(norm.add(1e-12)));
-    return grads.map((g) => tf.keep(g.mul(scale)));
-  });
-}
-
 /** Loss, accuracy and macro F1 of `model` over a source (inference mode). */
 export async function evaluateSource(
   model: tf.LayersModel,
@@ -300,74 +270,242 @@ function improves(monitor: Monitor, value: number, best: number | null, minDelta
   return monitor.endsWith('loss') ? value < best - minDelta : value > best + minDelta;
 }
 
-/** Trains `model` for `epochs`; see `FitOptions`. */
-export async function fit(options: FitOptions): Promise<FitResult> {
-  const { model, train, validation, loss } = options;
-  const epochs = positiveInt('epochs', options.epochs);
-  const monitor = oneOf('monitor', options.monitor ?? (validation ? 'val_loss' : 'loss'), MONITORS);
-  if (monitor.startsWith('val_') && !validation) throw new GraftError(`monitor ${monitor} needs validation data; pass --val or --val-split, or monitor loss.`);
-  const optimizer = optimizerConfig(typeof options.optimizer === 'string' ? { type: options.optimizer } : (options.optimizer ?? { type: 'adam' }));
-  const schedule: Schedule = typeof options.schedule === 'function' ? options.schedule : makeSchedule(options.schedule ?? 'constant');
-  const clipNorm = options.clipNorm === undefined ? undefined : finiteNumber('clip-norm', options.clipNorm, { min: 0 });
-  const restoreBest = options.restoreBest ?? Boolean(options.earlyStopping);
-  const offset = options.epochOffset ?? 0;
-  const steps = train.steps;
-  const totalSteps = epochs * steps;
-  const seed = options.seed ?? 0;
-  const cb = options.callbacks ?? {};
 
-  const state: LoopState = options.resume
-    ? cloneState(options.resume)
-    : {
-        epoch: 0,
-        batch: 0,
-        partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
-        history: [],
-        lrScale: 1,
-        watch: { best: null, bestEpoch: null, wait: 0, plateauBest: null, plateauWait: 0 },
-        optimizers: {},
-      };
-  let groups: ParamGroup[] = [];
-  let signature = '';
-  const ensureGroups = () => {
+/** The checked settings of one fit. */
+interface FitSettings {
+  epochs: number;
+  monitor: Monitor;
+  optimizer: OptimizerConfig;
+  schedule: Schedule;
+  clipNorm?: number;
+  restoreBest: boolean;
+  offset: number;
+  seed: number | string;
+}
+
+function fitSettings(options: FitOptions): FitSettings {
+  const monitor = oneOf('monitor', options.monitor ?? (options.validation ? 'val_loss' : 'loss'), MONITORS);
+  if (monitor.startsWith('val_') && !options.validation) throw new GraftError(`monitor ${monitor} needs validation data; pass --val or --val-split, or monitor loss.`);
+  return {
+    epochs: positiveInt('epochs', options.epochs),
+    monitor,
+    optimizer: optimizerConfig(typeof options.optimizer === 'string' ? { type: options.optimizer } : (options.optimizer ?? { type: 'adam' })),
+    schedule: typeof options.schedule === 'function' ? options.schedule : makeSchedule(options.schedule ?? 'constant'),
+    clipNorm: options.clipNorm === undefined ? undefined : finiteNumber('clip-norm', options.clipNorm, { min: 0 }),
+    restoreBest: options.restoreBest ?? Boolean(options.earlyStopping),
+    offset: options.epochOffset ?? 0,
+    seed: options.seed ?? 0,
+  };
+}
+
+function freshState(): LoopState {
+  return {
+    epoch: 0,
+    batch: 0,
+    partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+    history: [],
+    lrScale: 1,
+    watch: { best: null, bestEpoch: null, wait: 0, plateauBest: null, plateauWait: 0 },
+    optimizers: {},
+  };
+}
+
+/**
+ * The step piece: parameter groups with their optimisers and the step engine built on them, both rebuilt (BN modes
+ * synced, engine state written back first) whenever the model's trainable set changes.
+ */
+class Trainer {
+  groups: ParamGroup[] = [];
+  private engine: StepEngine | undefined;
+  private signature = '';
+
+  constructor(
+    private readonly options: FitOptions,
+    private readonly settings: FitSettings,
+  ) {}
+
+  /** Rebuilds groups and engine if the trainable set changed; `restore` seeds new groups' optimiser state. */
+  async ensure(restore: Record<string, OptimizerState> = {}): Promise<StepEngine> {
+    const { model } = this.options;
     const now = trainableSignature(model);
-    if (now === signature) return;
+    if (this.engine && now === this.signature) return this.engine;
+    await this.release();
     // BN modes follow the trainable flags (frozen: inference mode; trainable without gamma: graft's training call).
     syncFrozenBatchNorm(model);
-    disposeParamGroups(groups);
-    groups = buildParamGroups(model, options.groups, { lr: options.lr, lrMult: options.lrMult, groupLr: options.groupLr, optimizer });
-    signature = now;
-  };
-  ensureGroups();
-  // Gradients come from this thread, or from worker threads (rebuilt whenever the trainable set changes).
-  let source: GradientSource | undefined;
-  let sourceSignature = '';
-  const ensureSource = async (): Promise<GradientSource> => {
-    if (source && sourceSignature === signature) return source;
-    await source?.dispose?.();
-    source = options.gradients ? await options.gradients(model, loss) : localGradients(model, loss);
-    sourceSignature = signature;
-    return source;
-  };
-  for (const g of groups) {
-    const saved = state.optimizers[g.name];
-    if (saved) g.optimizer.setState(saved);
+    const o = this.options;
+    this.groups = buildParamGroups(model, o.groups, { lr: o.lr, lrMult: o.lrMult, groupLr: o.groupLr, optimizer: this.settings.optimizer });
+    for (const g of this.groups) if (restore[g.name]) g.optimizer.setState(restore[g.name]);
+    const context = { model, groups: this.groups, optimizer: this.settings.optimizer, loss: o.loss, clipNorm: this.settings.clipNorm, batchSize: o.batchSize ?? 32 };
+    const factory: StepEngineFactory =
+      o.stepEngine ?? (async (c) => tfjsStepEngine(c, o.gradients ? await o.gradients(c.model, c.loss) : localGradients(c.model, c.loss)));
+    this.engine = await factory(context);
+    this.signature = now;
+    o.onStepEngine?.(this.engine.name);
+    return this.engine;
   }
+
+  /** Brings the tfjs model and the group optimisers up to date with the engine. */
+  async sync(): Promise<void> {
+    await this.engine?.sync();
+  }
+
+  /** Optimiser state by group (copies the caller owns). */
+  optimizerStates(): Record<string, OptimizerState> {
+    return Object.fromEntries(this.groups.map((g) => [g.name, g.optimizer.getState()]));
+  }
+
+  private async release(): Promise<void> {
+    if (this.engine) {
+      await this.engine.sync();
+      await this.engine.dispose();
+    }
+    this.engine = undefined;
+    disposeParamGroups(this.groups);
+    this.groups = [];
+  }
+
+  /** Writes the engine's state back and frees everything. */
+  async dispose(): Promise<void> {
+    await this.release();
+  }
+}
+
+/** A deep copy of a state (the copy owns new tensors); `optimizers` replaces the state's own when given. */
+function cloneState(s: LoopState, optimizers?: Record<string, OptimizerState>): LoopState {
+  return {
+    ...s,
+    partial: { ...s.partial, maxLr: s.partial.maxLr && { ...s.partial.maxLr } },
+    history: s.history.slice(),
+    watch: { ...s.watch },
+    optimizers:
+      optimizers ??
+      Object.fromEntries(
+        Object.entries(s.optimizers).map(([k, o]) => [k, { step: o.step, slots: Object.fromEntries(Object.entries(o.slots).map(([n, t]) => [n, t.clone()])) }]),
+      ),
+    bestWeights: s.bestWeights && Object.fromEntries(Object.entries(s.bestWeights).map(([k, t]) => [k, t.clone()])),
+  };
+}
+
+/** The epoch piece: trains one epoch (or the rest of one, on resume); false when a stop request ended it. */
+async function trainEpoch(options: FitOptions, settings: FitSettings, state: LoopState, trainer: Trainer): Promise<boolean> {
+  const { train } = options;
+  const cb = options.callbacks ?? {};
+  const steps = train.steps;
+  const totalSteps = settings.epochs * steps;
+  const epochNumber = settings.offset + state.epoch + 1;
+  const started = Date.now() - state.partial.seconds * 1000;
+  cb.onEpochBegin?.(epochNumber, steps);
+  let index = 0;
+  let batchLoss = NaN;
+  for await (const batch of train.batches(state.epoch)) {
+    try {
+      if (index < state.batch) {
+        // Resuming mid-epoch: these batches were already trained on before the interruption.
+        index += 1;
+        continue;
+      }
+      if (options.signal?.aborted) {
+        state.partial.seconds = (Date.now() - started) / 1000;
+        return false;
+      }
+      const engine = await trainer.ensure();
+      const lr = rates(trainer.groups, settings, state, (state.epoch * steps + state.batch) / totalSteps);
+      const maxLr = (state.partial.maxLr ??= {});
+      for (const [g, r] of Object.entries(lr)) maxLr[g] = Math.max(maxLr[g] ?? 0, r);
+      const dropoutSeed = createRng(settings.seed).fork(`dropout/${state.epoch}/${state.batch}`).int(2 ** 30);
+      const { loss, correct } = await engine.step(batch, lr, { dropoutSeed });
+      state.partial.lossSum += loss * batch.labels.length;
+      batchLoss = loss;
+      state.partial.correct += correct;
+      state.partial.seen += batch.labels.length;
+    } finally {
+      batch.x.dispose();
+    }
+    state.batch += 1;
+    index += 1;
+    const seconds = (Date.now() - started) / 1000;
+    cb.onBatchEnd?.({
+      epoch: epochNumber,
+      batch: state.batch,
+      steps,
+      loss: state.partial.lossSum / state.partial.seen,
+      batchLoss,
+      accuracy: state.partial.correct / state.partial.seen,
+      imagesPerSecond: state.partial.seen / Math.max(seconds, 1e-9),
+    });
+  }
+  state.partial.seconds = (Date.now() - started) / 1000;
+  return true;
+}
+
+/** Each group's rate at `progress` (0..1) of the fit: base rate x schedule x plateau multiplier. */
+function rates(groups: ParamGroup[], settings: FitSettings, state: LoopState, progress: number): Record<string, number> {
+  return Object.fromEntries(groups.map((g) => [g.name, g.lr * settings.schedule(Math.min(1, progress)) * state.lrScale]));
+}
+
+/** The epoch's log entry, with validation (the model must be synced); resets the epoch's running sums. */
+async function closeEpoch(options: FitOptions, settings: FitSettings, state: LoopState, trainer: Trainer): Promise<EpochLog> {
+  const p = state.partial;
+  const log: EpochLog = {
+    epoch: settings.offset + state.epoch + 1,
+    ...(options.stage ? { stage: options.stage } : {}),
+    loss: p.lossSum / Math.max(p.seen, 1),
+    accuracy: p.correct / Math.max(p.seen, 1),
+    lr: p.maxLr ?? rates(trainer.groups, settings, state, state.epoch / settings.epochs),
+    seconds: 0,
+    imagesPerSecond: p.seen / Math.max(p.seconds, 1e-9),
+  };
+  const validationStarted = Date.now();
+  if (options.validation) {
+    const v = await evaluateSource(options.model, options.validation, options.loss, options.classNames);
+    Object.assign(log, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1: v.f1 });
+  }
+  log.seconds = p.seconds + (Date.now() - validationStarted) / 1000;
+  state.history.push(log);
+  state.epoch += 1;
+  state.batch = 0;
+  state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+  return log;
+}
+
+/**
+ * The monitor piece (Keras's EarlyStopping and ReduceLROnPlateau): updates the watch state with the epoch's
+ * monitored value; says whether it improved and whether to stop early.
+ */
+function watchEpoch(options: FitOptions, settings: FitSettings, state: LoopState, log: EpochLog): { improved: boolean; stop: boolean } {
+  const value = log[settings.monitor] as number;
+  const w = state.watch;
+  const improved = improves(settings.monitor, value, w.best, options.earlyStopping?.minDelta ?? 0);
+  if (improved) Object.assign(w, { best: value, bestEpoch: log.epoch, wait: 0 });
+  else w.wait += 1;
+  const plateau = options.reduceOnPlateau;
+  if (plateau) {
+    if (improves(settings.monitor, value, w.plateauBest, 0)) Object.assign(w, { plateauBest: value, plateauWait: 0 });
+    else if (++w.plateauWait >= plateau.patience) {
+      state.lrScale = Math.max(state.lrScale * (plateau.factor ?? 0.1), plateau.minScale ?? 1e-3);
+      w.plateauWait = 0;
+    }
+  }
+  const stop = Boolean(options.earlyStopping && w.wait >= options.earlyStopping.patience && state.epoch < settings.epochs);
+  return { improved, stop };
+}
+
+/** Trains `model` for `epochs`; see `FitOptions`. */
+export async function fit(options: FitOptions): Promise<FitResult> {
+  const settings = fitSettings(options);
+  const { model } = options;
+  const cb = options.callbacks ?? {};
+  const state: LoopState = options.resume ? cloneState(options.resume) : freshState();
+  const trainer = new Trainer(options, settings);
+  // The resumed optimiser state moves into the groups; the state keeps none of its own between checkpoints.
+  await trainer.ensure(state.optimizers);
   tf.dispose(Object.values(state.optimizers).flatMap((o) => Object.values(o.slots)));
   state.optimizers = {};
 
-  const rates = (progress: number) => Object.fromEntries(groups.map((g) => [g.name, g.lr * schedule(Math.min(1, progress)) * state.lrScale]));
-  const exportState = (): LoopState => ({
-    ...state,
-    partial: { ...state.partial, maxLr: state.partial.maxLr && { ...state.partial.maxLr } },
-    history: state.history.slice(),
-    watch: { ...state.watch },
-    optimizers: Object.fromEntries(groups.map((g) => [g.name, g.optimizer.getState()])),
-    bestWeights: state.bestWeights && Object.fromEntries(Object.entries(state.bestWeights).map(([k, t]) => [k, t.clone()])),
-  });
   const checkpoint = async (reason: 'epoch' | 'abort') => {
     if (!options.onCheckpoint) return;
-    const snapshot = exportState();
+    await trainer.sync();
+    const snapshot = cloneState(state, trainer.optimizerStates());
     try {
       await options.onCheckpoint(snapshot, reason);
     } finally {
@@ -377,193 +515,37 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 
   let stopReason: FitResult['stopReason'] = 'completed';
   try {
-    epochs: while (state.epoch < epochs) {
-      const epochNumber = offset + state.epoch + 1;
-      const started = Date.now() - state.partial.seconds * 1000;
-      cb.onEpochBegin?.(epochNumber, steps);
-      let index = 0;
-      for await (const batch of train.batches(state.epoch)) {
-        if (index < state.batch) {
-          // Resuming mid-epoch: these batches were already trained on before the interruption.
-          batch.x.dispose();
-          index += 1;
-          continue;
-        }
-        if (options.signal?.aborted) {
-          batch.x.dispose();
-          state.partial.seconds = (Date.now() - started) / 1000;
-          stopReason = 'aborted';
-          break epochs;
-        }
-        try {
-          ensureGroups();
-          const step = state.epoch * steps + state.batch;
-          const lr = rates(step / totalSteps);
-          const maxLr = (state.partial.maxLr ??= {});
-          for (const [g, r] of Object.entries(lr)) maxLr[g] = Math.max(maxLr[g] ?? 0, r);
-          const dropoutSeed = createRng(seed).fork(`dropout/${state.epoch}/${state.batch}`).int(2 ** 30);
-          const gradients = await ensureSource();
-          const { lossValue, correct } = await withDropoutSeed(model, dropoutSeed, () => trainStep(gradients, groups, batch, lr, clipNorm));
-          state.partial.lossSum += lossValue * batch.labels.length;
-          state.partial.correct += correct;
-          state.partial.seen += batch.labels.length;
-        } finally {
-          batch.x.dispose();
-        }
-        state.batch += 1;
-        index += 1;
-        const seconds = (Date.now() - started) / 1000;
-        cb.onBatchEnd?.({
-          epoch: epochNumber,
-          batch: state.batch,
-          steps,
-          loss: state.partial.lossSum / state.partial.seen,
-          accuracy: state.partial.correct / state.partial.seen,
-          imagesPerSecond: state.partial.seen / Math.max(seconds, 1e-9),
-        });
+    while (state.epoch < settings.epochs) {
+      if (!(await trainEpoch(options, settings, state, trainer))) {
+        stopReason = 'aborted';
+        break;
       }
-      const trainSeconds = (Date.now() - started) / 1000;
-      const log: EpochLog = {
-        epoch: epochNumber,
-        ...(options.stage ? { stage: options.stage } : {}),
-        loss: state.partial.lossSum / Math.max(state.partial.seen, 1),
-        accuracy: state.partial.correct / Math.max(state.partial.seen, 1),
-        lr: state.partial.maxLr ?? rates(state.epoch / epochs),
-        seconds: 0,
-        imagesPerSecond: state.partial.seen / Math.max(trainSeconds, 1e-9),
-      };
-      if (validation) {
-        const v = await evaluateSource(model, validation, loss, options.classNames);
-        Object.assign(log, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1: v.f1 });
-      }
-      log.seconds = (Date.now() - started) / 1000;
-      state.history.push(log);
-      state.epoch += 1;
-      state.batch = 0;
-      state.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-
-      const value = log[monitor] as number;
-      const w = state.watch;
-      const minDelta = options.earlyStopping?.minDelta ?? 0;
-      if (improves(monitor, value, w.best, minDelta)) {
-        Object.assign(w, { best: value, bestEpoch: epochNumber, wait: 0 });
-        if (restoreBest) {
+      await trainer.sync();
+      const log = await closeEpoch(options, settings, state, trainer);
+      const { improved, stop } = watchEpoch(options, settings, state, log);
+      if (improved) {
+        if (settings.restoreBest) {
           if (state.bestWeights) tf.dispose(Object.values(state.bestWeights));
           state.bestWeights = snapshotWeights(model);
         }
         await cb.onImproved?.(log);
-      } else {
-        w.wait += 1;
       }
-      const plateau = options.reduceOnPlateau;
-      if (plateau) {
-        if (improves(monitor, value, w.plateauBest, 0)) Object.assign(w, { plateauBest: value, plateauWait: 0 });
-        else if (++w.plateauWait >= plateau.patience) {
-          state.lrScale = Math.max(state.lrScale * (plateau.factor ?? 0.1), plateau.minScale ?? 1e-3);
-          w.plateauWait = 0;
-        }
-      }
-      const early = options.earlyStopping && w.wait >= options.earlyStopping.patience && state.epoch < epochs;
-      if (early) stopReason = 'early-stopping';
+      if (stop) stopReason = 'early-stopping';
       await cb.onEpochEnd?.(log);
       await checkpoint('epoch');
-      if (early) break;
+      if (stop) break;
     }
     if (stopReason === 'aborted') await checkpoint('abort');
-    else if (restoreBest && state.bestWeights) restoreWeights(model, state.bestWeights);
+    await trainer.dispose();
+    if (stopReason !== 'aborted' && settings.restoreBest && state.bestWeights) restoreWeights(model, state.bestWeights);
   } finally {
-    await source?.dispose?.();
-    disposeParamGroups(groups);
+    await trainer.dispose();
     if (state.bestWeights) tf.dispose(Object.values(state.bestWeights));
   }
   const w = state.watch;
   return {
     history: state.history,
     stopReason,
-    best: w.best === null ? null : { monitor, value: w.best, epoch: w.bestEpoch! },
+    best: w.best === null ? null : { monitor: settings.monitor, value: w.best, epoch: w.bestEpoch! },
   };
-}
-
-/** A deep copy of a state (the copy owns new tensors). */
-function cloneState(s: LoopState): LoopState {
-  return {
-    ...s,
-    partial: { ...s.partial, maxLr: s.partial.maxLr && { ...s.partial.maxLr } },
-    history: s.history.slice(),
-    watch: { ...s.watch },
-    optimizers: Object.fromEntries(
-      Object.entries(s.optimizers).map(([k, o]) => [k, { step: o.step, slots: Object.fromEntries(Object.entries(o.slots).map(([n, t]) => [n, t.clone()])) }]),
-    ),
-    bestWeights: s.bestWeights && Object.fromEntries(Object.entries(s.bestWeights).map(([k, t]) => [k, t.clone()])),
-  };
-}
-
-/** Computes a batch's loss, predictions and gradients (keyed by weight `originalName`). */
-export interface GradientSource {
-  /** Gradients of the batch's mean loss for the trainable weights of `groups`; the caller disposes `grads`. */
-  compute(batch: Batch, groups: ParamGroup[]): Promise<{ loss: number; probs: tf.Tensor; grads: Record<string, tf.Tensor> }>;
-  /** Called after the optimiser step (e.g. to copy the new weights to worker threads). */
-  afterStep?(groups: ParamGroup[]): Promise<void>;
-  /** Frees what it holds. */
-  dispose?(): Promise<void>;
-}
-
-/** Gradients in this thread with `tf.variableGrads`. */
-export function localGradients(model: tf.LayersModel, loss: LossOptions): GradientSource {
-  return {
-    async compute(batch, groups) {
-      const weights = groups.flatMap((g) => g.variables);
-      let probs: tf.Tensor | undefined;
-      const { value, grads } = tf.variableGrads(
-        () => {
-          const out = model.apply(batch.x, { training: true }) as tf.Tensor;
-          probs = tf.keep(out);
-          return classificationLoss(out, batch.labels, loss);
-        },
-        weights.map(variableOf),
-      );
-      const byName: Record<string, tf.Tensor> = {};
-      for (const w of weights) {
-        const g = grads[variableOf(w).name];
-        if (g) byName[w.originalName] = g;
-      }
-      const lossValue = value.dataSync()[0];
-      value.dispose();
-      return { loss: lossValue, probs: probs!, grads: byName };
-    },
-  };
-}
-
-/** One optimisation step; returns the batch loss and the number of correct predictions. */
-async function trainStep(
-  source: GradientSource,
-  groups: ParamGroup[],
-  batch: Batch,
-  lr: Record<string, number>,
-  clipNorm: number | undefined,
-): Promise<{ lossValue: number; correct: number }> {
-  const computed = await source.compute(batch, groups);
-  const { loss: lossValue, probs } = computed;
-  let grads = computed.grads;
-  try {
-    if (!Number.isFinite(lossValue)) {
-      throw new GraftError(`the training loss became ${lossValue}; lower the learning rate (try graft lr-find) or set --clip-norm 1.`);
-    }
-    if (clipNorm !== undefined) {
-      const names = Object.keys(grads);
-      const clipped = clipByGlobalNorm(Object.values(grads), clipNorm);
-      tf.dispose(Object.values(grads));
-      grads = Object.fromEntries(names.map((n, i) => [n, clipped[i]]));
-    }
-    for (const g of groups) {
-      const params = g.variables
-        .map((v) => ({ key: v.originalName, variable: variableOf(v), grad: grads[v.originalName] }))
-        .filter((p) => p.grad);
-      g.optimizer.apply(params, lr[g.name]);
-    }
-    await source.afterStep?.(groups);
-    return { lossValue, correct: countCorrect(probs, batch.labels) };
-  } finally {
-    tf.dispose([probs, ...Object.values(grads)]);
-  }
 }

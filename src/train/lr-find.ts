@@ -8,19 +8,17 @@ import { GraftError, finiteNumber, oneOf, positiveInt } from '../errors';
 import { openDataset } from '../data/dataset';
 import { writeSvgAsPng } from '../util/svg';
 import { TrainOptions, applyStage, buildClassifier, optimizerFrom, resolveTrainOptions } from './fine-tune';
+import { LR_FIND_TRAIN_KEYS } from './options';
+
+export { LR_FIND_TRAIN_KEYS } from './options';
 import { planStageData } from './stage-data';
+import { IN_PROCESS_RUNTIME, TrainRuntime } from './runtime';
 import { resolveClassWeights } from './losses';
 import { fit } from './loop';
 import { chartSvg } from './plot';
 
-/** The `train()` options lr-find uses (model, data, optimiser); a train config file's other keys are ignored. */
-export const LR_FIND_TRAIN_KEYS = [
-  'data', 'arch', 'weights', 'inputSize', 'inputShape', 'head', 'simpleCnn', 'batchSize', 'seed', 'optimizer', 'momentum',
-  'nesterov', 'weightDecay', 'augment', 'labelSmoothing', 'classWeights', 'trainBn', 'featureCache', 'prefixEngine', 'log',
-] as const;
-
 /** Options for `lrFind` (model, data and optimiser options are `train()`'s). */
-export interface LrFindOptions extends Pick<TrainOptions, (typeof LR_FIND_TRAIN_KEYS)[number]> {
+export interface LrFindOptions extends Pick<TrainOptions, (typeof LR_FIND_TRAIN_KEYS)[number] | 'log'> {
   /** Which stage to probe: `head` (trunk frozen; default with pretrained weights) or `all` (default from scratch). */
   stage?: 'head' | 'all';
   /** First rate (default 1e-7). */
@@ -83,23 +81,23 @@ export function steepest(lrs: number[], losses: number[]): number {
 }
 
 /** Runs the range test; see `LrFindOptions`. */
-export async function lrFind(options: LrFindOptions): Promise<LrFindResult> {
+export async function runLrFind(options: LrFindOptions, runtime: TrainRuntime = IN_PROCESS_RUNTIME): Promise<LrFindResult> {
   const startLr = finiteNumber('start-lr', options.startLr ?? 1e-7, { min: 0 });
   const endLr = finiteNumber('end-lr', options.endLr ?? 10, { min: startLr });
   const steps = positiveInt('steps', options.steps ?? 100);
   const divergence = finiteNumber('divergence', options.divergence ?? 4, { min: 1 });
   if (steps < 5) throw new GraftError(`lr-find needs at least 5 steps to suggest anything; received ${steps}.`);
   const { stage: stageOpt, startLr: _s, endLr: _e, steps: _n, divergence: _d, plot, ...rest } = options;
-  const o = resolveTrainOptions({ ...rest, out: '(lr-find)' });
+  const o = resolveTrainOptions(rest, { needOut: false });
   const log = o.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : o.log;
   const ds = typeof o.data === 'string' ? await openDataset(o.data, { log }) : o.data;
   const { model, meta } = await buildClassifier(o, ds.classNames);
   try {
     const pretrained = meta.weights !== null && meta.weights !== undefined;
     const stage = oneOf('stage', stageOpt ?? (pretrained ? 'head' : 'all'), ['head', 'all'] as const);
-    applyStage(model, meta.groups, { name: stage, epochs: 1, train: stage, lr: endLr }, Boolean(o.trainBn));
-    const seed = `${o.seed ?? 0}/lr-find`;
-    const plan = await planStageData(model, meta, { train: ds }, o, seed, log);
+    applyStage(model, { name: stage, epochs: 1, train: stage, lr: endLr }, { groups: meta.groups, trainBn: Boolean(o.trainBn) });
+    const seed = `${o.seed}/lr-find`;
+    const plan = await planStageData({ model, meta, data: { train: ds }, options: o, seed, log, runtime });
     const lrs: number[] = [];
     const losses: number[] = [];
     const smoothed: number[] = [];
@@ -109,7 +107,6 @@ export async function lrFind(options: LrFindOptions): Promise<LrFindResult> {
     const total = epochs * plan.train.steps;
     let avg = 0;
     let best = Infinity;
-    let previousMean = 0;
     try {
       await fit({
         model: plan.model,
@@ -127,11 +124,11 @@ export async function lrFind(options: LrFindOptions): Promise<LrFindResult> {
         },
         seed,
         signal: controller.signal,
+        stepEngine: runtime.stepEngine(o.trainEngine, { log, workers: 1 }),
+        batchSize: o.batchSize,
         callbacks: {
           onBatchEnd: (info) => {
-            // The loop reports the epoch's running mean; recover this batch's loss from it.
-            const loss = info.batch === 1 ? info.loss : info.loss * info.batch - previousMean * (info.batch - 1);
-            previousMean = info.loss;
+            const loss = info.batchLoss;
             const k = losses.length;
             lrs.push(rateAt(k));
             losses.push(loss);

@@ -11,17 +11,36 @@ import * as tf from '@tensorflow/tfjs';
 import { AugmentSpec, parseAugmentation } from '../data/augment';
 import { batches, countBatches } from '../data/batches';
 import { Dataset } from '../data/dataset';
-import { createPrefixRunner, PrefixRunner } from '../engine/prefix';
 import { LayerGroup } from '../io/graft-json';
 import { ModelMeta } from '../models/build';
 import { cacheDir } from '../util/cache';
-import type { TrainOptions } from './fine-tune';
+import type { ResolvedTrainOptions } from './fine-tune';
 import { Batch, BatchSource } from './loop';
 import { arraySource } from './sources';
-import { splitModel } from './split';
+import { splitModel } from '../models/split';
+import { Runner } from '../models/runner';
+import { TrainRuntime } from './runtime';
 
 /** The options that decide what a stage reads. */
-export type StageDataOptions = Pick<TrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine'>;
+export type StageDataOptions = Pick<ResolvedTrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine'>;
+
+/** What a stage's data comes from: the model as staged, its metadata, the data, the options and the engines. */
+export interface StageDataContext {
+  /** The model with this stage's trainable flags. */
+  model: tf.LayersModel;
+  /** Its metadata (groups, input shape, preprocessing). */
+  meta: ModelMeta;
+  /** Training and validation data. */
+  data: { train: Dataset; validation?: Dataset };
+  /** The options that decide what a stage reads. */
+  options: StageDataOptions;
+  /** Seed of the shuffles and augmentation. */
+  seed: string;
+  /** Where notices go (null for silence). */
+  log: ((line: string) => void) | null;
+  /** The engines for the frozen prefix. */
+  runtime: TrainRuntime;
+}
 
 const FEATURE_CACHE_LIMIT_BYTES = 2 * 1024 ** 3;
 
@@ -83,16 +102,14 @@ function featureKey(model: tf.LayersModel, groups: LayerGroup[], boundary: strin
 
 /** Runs the frozen prefix over a dataset once, in dataset order. */
 async function computeFeatures(
-  model: tf.LayersModel,
-  groups: LayerGroup[],
-  boundary: string,
+  c: StageDataContext,
+  prefix: { groups: LayerGroup[]; boundary: string },
   ds: Dataset,
-  meta: ModelMeta,
-  o: StageDataOptions,
-  log: ((line: string) => void) | null,
 ): Promise<{ values: Float32Array; shape: number[]; engine: string } | null> {
+  const { model, meta, options: o, log } = c;
+  const { groups, boundary } = prefix;
   const diskFile = o.featureCache === 'disk' ? path.join(cacheDir(), 'features', `${featureKey(model, groups, boundary, meta, ds)}.f32`) : undefined;
-  const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
+  const runner = await c.runtime.prefixRunner(model, boundary, { engine: o.prefixEngine, log });
   try {
     const per = runner.outputShape.reduce((a, b) => a * b, 1);
     if (ds.samples.length * per * 4 > FEATURE_CACHE_LIMIT_BYTES) {
@@ -105,7 +122,7 @@ async function computeFeatures(
     }
     const values = new Float32Array(ds.samples.length * per);
     let at = 0;
-    for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }).batches(0)) {
+    for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize, shuffle: false, seed: '0' }).batches(0)) {
       try {
         const n = batch.labels.length;
         values.set(await runner.run(batch.x.dataSync() as Float32Array, n), at * per);
@@ -142,24 +159,18 @@ export interface StagePlan {
 }
 
 /** Chooses what a stage trains on given the current trainable flags (cached features when a prefix is frozen). */
-export async function planStageData(
-  model: tf.LayersModel,
-  meta: ModelMeta,
-  data: { train: Dataset; validation?: Dataset },
-  o: StageDataOptions,
-  seed: string,
-  log: ((line: string) => void) | null,
-): Promise<StagePlan> {
-  const batchSize = o.batchSize ?? 32;
+export async function planStageData(c: StageDataContext): Promise<StagePlan> {
+  const { model, meta, data, options: o, seed } = c;
+  const batchSize = o.batchSize;
   const groups = meta.groups;
   const frozen = frozenPrefixGroups(model, groups);
   const augmenting = parseAugmentation(o.augment).steps.length > 0;
   if (frozen > 0 && !augmenting && o.featureCache !== 'off') {
     const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
     const prefixGroups = groups.slice(0, frozen);
-    const trainFeatures = await computeFeatures(model, prefixGroups, boundary, data.train, meta, o, log);
-    if (!trainFeatures) return prefixedPlan(model, meta, data, groups.slice(frozen), boundary, o, seed, log);
-    const valFeatures = trainFeatures && data.validation && (await computeFeatures(model, prefixGroups, boundary, data.validation, meta, o, log));
+    const trainFeatures = await computeFeatures(c, { groups: prefixGroups, boundary }, data.train);
+    if (!trainFeatures) return prefixedPlan(c, { suffixGroups: groups.slice(frozen), boundary });
+    const valFeatures = trainFeatures && data.validation && (await computeFeatures(c, { groups: prefixGroups, boundary }, data.validation));
     if (trainFeatures && (valFeatures || !data.validation)) {
       const split = splitModel(model, boundary);
       split.prefix.dispose();
@@ -181,7 +192,7 @@ export async function planStageData(
   }
   if (frozen > 0) {
     const boundary = groups[frozen - 1].layers[groups[frozen - 1].layers.length - 1];
-    return prefixedPlan(model, meta, data, groups.slice(frozen), boundary, o, seed, log);
+    return prefixedPlan(c, { suffixGroups: groups.slice(frozen), boundary });
   }
   return {
     model,
@@ -194,7 +205,7 @@ export async function planStageData(
 }
 
 /** `source`'s image batches run through the frozen prefix: the batches the suffix trains on. */
-function throughPrefix(source: BatchSource, runner: PrefixRunner): BatchSource {
+function throughPrefix(source: BatchSource, runner: Runner): BatchSource {
   return {
     samples: source.samples,
     steps: source.steps,
@@ -218,18 +229,11 @@ function throughPrefix(source: BatchSource, runner: PrefixRunner): BatchSource {
  * gradient tape (as PyTorch records nothing for frozen layers): no tape memory for the prefix's activations, and the
  * prefix runs on onnxruntime when it can.
  */
-async function prefixedPlan(
-  model: tf.LayersModel,
-  meta: ModelMeta,
-  data: { train: Dataset; validation?: Dataset },
-  suffixGroups: LayerGroup[],
-  boundary: string,
-  o: StageDataOptions,
-  seed: string,
-  log: ((line: string) => void) | null,
-): Promise<StagePlan> {
-  const batchSize = o.batchSize ?? 32;
-  const runner = await createPrefixRunner(model, boundary, { engine: o.prefixEngine ?? 'auto', log });
+async function prefixedPlan(c: StageDataContext, at: { suffixGroups: LayerGroup[]; boundary: string }): Promise<StagePlan> {
+  const { model, meta, data, options: o, seed, log } = c;
+  const { suffixGroups, boundary } = at;
+  const batchSize = o.batchSize;
+  const runner = await c.runtime.prefixRunner(model, boundary, { engine: o.prefixEngine, log });
   const split = splitModel(model, boundary);
   split.prefix.dispose();
   return {

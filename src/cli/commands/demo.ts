@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { runDemo } from '../../demo';
+import { runDemo } from '../demo';
 import { formatReportText } from '../../metrics';
 import { positiveInt } from '../../errors';
 import { globals, useBackend } from '../common';

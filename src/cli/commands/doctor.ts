@@ -4,6 +4,7 @@ import { cacheDir } from '../../util/cache';
 import { GraftError } from '../../errors';
 import { GRAFT_VERSION } from '../../version';
 import { globalThreads } from '../common';
+import { onnxRuntimeDoctorLine } from '../../engine/onnx-runtime';
 
 /** Formats a doctor report for a terminal. */
 export function formatDoctor(r: DoctorReport): string {
@@ -29,7 +30,7 @@ export function doctorCommand(): Command {
     .description('report Node and tfjs versions, which backends load (and why not), wasm SIMD and threads, CPUs and the cache folder')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const report = await probeBackends({ threads: globalThreads(cmd) });
+      const report = await probeBackends({ threads: globalThreads(cmd), checks: [{ name: 'onnxruntime', check: onnxRuntimeDoctorLine }] });
       process.stdout.write(opts.json ? JSON.stringify({ graft: GRAFT_VERSION, cache: cacheDir(), ...report }, null, 2) + '\n' : formatDoctor(report) + '\n');
       if (!report.chosen) throw new GraftError('no backend loads; reinstall graft with npm ci.');
     });

@@ -2,11 +2,9 @@ import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { GraftError, positiveInt } from '../../errors';
 import { exportModelFolderOnnx } from '../../onnx/export';
-import { verifyOnnxExport } from '../../onnx/verify';
+import { verifyOnnxExport } from '../../engine/onnx-verify';
 import { readGraftMeta } from '../../io/graft-json';
 import { globals, useBackend } from '../common';
-// Registers the onnxruntime line of `graft doctor`.
-import '../../onnx/runtime';
 
 /** `graft export --onnx`: writes a model folder as an ONNX file any ONNX runtime loads. */
 export function exportCommand(): Command {

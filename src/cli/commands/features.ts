@@ -2,10 +2,11 @@ import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { GraftError, oneOf, positiveInt } from '../../errors';
-import { createFeatureExtractor, extractFeatures, FEATURE_POOLINGS } from '../../models/features';
+import { createFeatureExtractor, extractFeatures, FEATURE_POOLINGS } from '../../eval/features';
 import { architectureNames, getArchitecture } from '../../models/registry';
+import { inputChannels } from '../../models/spec';
 import { isModelFolder } from '../../models/classifier';
-import { createModelRunner, PREFIX_ENGINES } from '../../engine/prefix';
+import { createModelRunner, ENGINE_CHOICES } from '../../engine';
 import { globals, useBackend } from '../common';
 
 const FORMATS = ['json', 'csv'] as const;
@@ -29,7 +30,7 @@ export function featuresCommand(): Command {
     .option('--input-size <n>', 'input height and width (default the architecture default)')
     .option('--batch-size <n>', 'images per forward pass', '16')
     .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
-    .addOption(new Option('--engine <name>', 'what runs the trunk: auto (onnxruntime when it loads, else tfjs), onnx or tfjs').choices([...PREFIX_ENGINES]).default('auto'))
+    .addOption(new Option('--engine <name>', 'what runs the trunk: auto (onnxruntime when it loads, else tfjs), onnx or tfjs').choices([...ENGINE_CHOICES]).default('auto'))
     .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string }, cmd: Command) => {
       const format = oneOf('--format', opts.format, FORMATS);
       const batchSize = positiveInt('--batch-size', opts.batchSize);
@@ -43,7 +44,7 @@ export function featuresCommand(): Command {
       let inputShape: number[] | undefined;
       if (opts.inputSize !== undefined) {
         const size = positiveInt('--input-size', opts.inputSize);
-        inputShape = [size, size, getArchitecture(opts.arch).name === 'simple_cnn' ? 1 : 3];
+        inputShape = [size, size, inputChannels(getArchitecture(opts.arch))];
       }
       await useBackend(cmd);
       const quiet = globals(cmd).quiet || !process.stderr.isTTY;

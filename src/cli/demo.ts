@@ -5,11 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GraftError } from './errors';
-import { evaluate, reportPaths, writeReports } from './eval';
-import { EvaluationReport } from './metrics';
-import { train, TrainOptions, TrainResult } from './train/fine-tune';
-import { PACKAGE_ROOT } from './version';
+import { GraftError } from '../errors';
+import { evaluate, reportPaths, writeReports } from '../eval';
+import { EvaluationReport } from '../metrics';
+import { train } from '../engine/training';
+import { TrainOptions, TrainResult } from '../train/fine-tune';
+import { PACKAGE_ROOT } from '../version';
 
 /** Options of `runDemo`; every default points at what the repository ships. */
 export interface DemoOptions {

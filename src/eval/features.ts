@@ -8,9 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { loadImage } from '../data/image';
 import { IMAGE_EXTENSIONS } from '../data/dataset';
-import { PreprocessMode, preprocessPixels } from './preprocess';
-import { TrunkOptions, loadTrunk } from './classifier';
-import { Net } from './net';
+import { PreprocessMode, preprocessPixels } from '../data/preprocess';
+import { TrunkOptions, loadTrunk } from '../models/classifier';
+import { Net } from '../models/net';
+import { tfjsRunner } from '../models/runner';
 
 /** Pooling of the trunk's feature map into one vector per image. */
 export const FEATURE_POOLINGS = ['avg', 'max'] as const;
@@ -91,14 +92,7 @@ export async function extractFeatures(extractor: FeatureExtractor, images: strin
   const batchSize = positiveInt('batchSize', o.batchSize ?? 16);
   const [h, w, c] = extractor.inputShape;
   const features: Float32Array[] = [];
-  const run = o.run ?? (async (input: Float32Array, batch: number) => {
-    const out = tf.tidy(() => extractor.model.predict(tf.tensor4d(input, [batch, h, w, c])) as tf.Tensor);
-    try {
-      return (await out.data()) as Float32Array;
-    } finally {
-      out.dispose();
-    }
-  });
+  const run = o.run ?? tfjsRunner(extractor.model).run;
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     const input = new Float32Array(chunk.length * h * w * c);

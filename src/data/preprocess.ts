@@ -1,16 +1,10 @@
+/** The pixel math of each preprocessing mode (the list of modes is part of the graft.json format, in io/). */
 import * as tf from '@tensorflow/tfjs';
 import { oneOf } from '../errors';
+import { PREPROCESS_MODES, PreprocessMode } from '../io/graft-json';
 
-/** Keras `preprocess_input` modes; the mode travels in graft.json so prediction always uses the training one. */
-export const PREPROCESS_MODES = ['caffe', 'tf', 'torch', 'none', 'unit'] as const;
-/**
- * - `caffe`: RGB to BGR, subtract the ImageNet BGR means, no scaling (VGG, ResNet v1).
- * - `tf`: scale to [-1, 1] (Inception V3, Xception, ResNet v2).
- * - `torch`: scale to [0, 1], then ImageNet mean / std per channel.
- * - `unit`: scale to [0, 1] (graft's small CNNs).
- * - `none`: pixels as they are (0..255).
- */
-export type PreprocessMode = (typeof PREPROCESS_MODES)[number];
+export { PREPROCESS_MODES } from '../io/graft-json';
+export type { PreprocessMode } from '../io/graft-json';
 
 const CAFFE_BGR_MEAN = [103.939, 116.779, 123.68];
 const TORCH_MEAN = [0.485, 0.456, 0.406];

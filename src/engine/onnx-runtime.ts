@@ -9,12 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { GraftError, positiveInt } from '../errors';
-import { registerDoctorCheck } from '../backend';
+import { computeThreads } from '../backend';
 import { MODEL_JSON, readModelArtifacts } from '../io/model-folder';
 import { readGraftMeta } from '../io/graft-json';
 import { writeFileAtomic } from '../io/atomic';
-import { Predictor } from '../engine/predictor';
-import { exportOnnx } from './export';
+import { Predictor, runnerPredictor } from './predictor';
+import type { Runner } from '../models/runner';
+import { exportOnnx } from '../onnx/export';
 
 /** Bumped whenever the exporter's output changes, so cached graphs from an older graft are rebuilt. */
 const EXPORTER_REVISION = 1;
@@ -55,7 +56,7 @@ export function cudaProviderInstalled(): boolean {
 
 /** Options for `createOnnxSession`. */
 export interface OnnxSessionOptions {
-  /** Intra-op threads (default: one per logical core). */
+  /** Intra-op threads (default: `computeThreads()`, i.e. --threads, GRAFT_THREADS or every core). */
   threads?: number;
   /** Use the CUDA provider when installed (default true). */
   cuda?: boolean;
@@ -74,7 +75,7 @@ export interface OnnxSession {
 /** Creates a session on a file or an in-memory model; tries CUDA first when installed, then the CPU provider. */
 export async function createOnnxSession(model: string | Uint8Array, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
   const ort = loadOnnxRuntime();
-  const threads = options.threads === undefined ? os.availableParallelism() : positiveInt('threads', options.threads);
+  const threads = options.threads === undefined ? computeThreads() : positiveInt('threads', options.threads);
   const base: Ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -106,6 +107,17 @@ export async function runSession(session: Ort.InferenceSession, input: Float32Ar
   } finally {
     for (const t of Object.values(result)) if (t !== out) t.dispose();
   }
+}
+
+/** A Runner over a one-input, one-output session; disposing it releases the session. */
+export function sessionRunner(session: Ort.InferenceSession, engine: string, shapes: { input: number[]; output: number[] }): Runner {
+  const { input: inputShape, output: outputShape } = shapes;
+  return {
+    engine,
+    outputShape,
+    run: (input, batch) => runSession(session, input, [batch, ...inputShape]),
+    dispose: () => session.release(),
+  };
 }
 
 /**
@@ -156,13 +168,8 @@ export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8A
   return file;
 }
 
-/** Options for `createOnnxPredictor`. */
-export interface OnnxPredictorOptions {
-  /** Intra-op threads (default: one per logical core). */
-  threads?: number;
-  /** Where notices go (default stderr; null for silence). */
-  log?: ((line: string) => void) | null;
-}
+/** Options for `createOnnxPredictor`: the session's. */
+export type OnnxPredictorOptions = OnnxSessionOptions;
 
 /** A Predictor running the model folder's exported graph on onnxruntime. */
 export async function createOnnxPredictor(modelDir: string, options: OnnxPredictorOptions = {}): Promise<Predictor> {
@@ -171,14 +178,7 @@ export async function createOnnxPredictor(modelDir: string, options: OnnxPredict
   const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
   const [h, w, c] = meta.inputShape;
   await warmUp(session, [h, w, c], modelDir);
-  return {
-    engine,
-    meta,
-    predict: (input, batch) => runSession(session, input, [batch, h, w, c]),
-    async dispose() {
-      await session.release();
-    },
-  };
+  return runnerPredictor(sessionRunner(session, engine, { input: [h, w, c], output: [meta.classNames.length] }), meta);
 }
 
 /** One line for `graft doctor`: onnxruntime version and execution providers, or why it does not load. */
@@ -190,5 +190,3 @@ export async function onnxRuntimeDoctorLine(): Promise<string> {
     : 'cuda not installed (see README: ONNX and CUDA)';
   return `ok ${ort.env.versions.common}, providers: cpu x${os.availableParallelism()}, ${cuda}`;
 }
-
-registerDoctorCheck('onnxruntime', onnxRuntimeDoctorLine);

@@ -7,10 +7,10 @@
  * not bit-reproducible.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createGradientPool } from '../engine/workers';
+import { createGradientPool } from './workers';
 import { positiveInt } from '../errors';
-import { GradientSource } from './loop';
-import { LossOptions } from './losses';
+import { GradientSource } from '../train/loop';
+import { LossOptions } from '../train/losses';
 
 /** Weights a training step changes without gradients: moving statistics of BN layers that train. */
 function stateWeights(model: tf.LayersModel): tf.LayerVariable[] {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../util/rng';
 import { loadModelFolder } from '../io/model-folder';
-import { createOnnxSession, runSession } from './runtime';
+import { createOnnxSession, runSession } from './onnx-runtime';
 
 /** Options for `verifyOnnxExport`. */
 export interface VerifyOnnxOptions {
