@@ -17,7 +17,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, exportFashionMnist, train, evaluate, createRng, writeSvgAsPng, escapeXml } from '../src';
+import { initBackend, exportFashionMnist, train, evaluate } from '../src';
+import { createRng } from '../src/util/rng';
+import { writeSvgAsPng, escapeXml } from '../src/util/svg';
 import type { EvaluationReport, TrainOptions } from '../src';
 
 interface Args {

@@ -24,8 +24,8 @@ export type { SimpleCnnOptions } from './models/simple_cnn';
 export { checkGroups } from './models/groups';
 export { loadKerasWeights, writeKerasWeights, readKerasH5Layers } from './models/keras-h5';
 export type { KerasH5Layer, KerasH5Weight, KerasLoadReport, LoadKerasWeightsOptions, WriteKerasWeightsOptions } from './models/keras-h5';
-export { fetchCached, imagenetFile, resolveWeightsFile, cachedPath } from './models/weights';
-export type { FetchCachedOptions, WeightsProgress } from './models/weights';
+export { imagenetFile } from './models/weights';
+export type { WeightsProgress } from './models/weights';
 export { summarizeModel } from './models/summary';
 export type { LayerSummary, ModelSummary } from './models/summary';
 export { importKeras } from './models/import-keras';
@@ -34,17 +34,14 @@ export { createFeatureExtractor, extractFeatures, expandImagePaths, FEATURE_POOL
 export type { ExtractFeaturesOptions, FeatureExtractor, FeatureExtractorOptions } from './eval/features';
 export { loadTrunk } from './models/classifier';
 export type { Trunk, TrunkOptions } from './models/classifier';
-export { createRng } from './util/rng';
-export type { Rng } from './util/rng';
 export { cacheDir } from './util/cache';
-export { svgToPng, writeSvgAsPng, escapeXml } from './util/svg';
 export { openDataset, splitDataset, DATASET_KINDS, IMAGE_EXTENSIONS, VERIFY_MODES } from './data/dataset';
 export type { Dataset, DatasetKind, OpenDatasetOptions, Sample, SkippedFile, SplitDatasetOptions, VerifyMode } from './data/dataset';
 export { batches, countBatches } from './data/batches';
 export type { Batch, BatchSource, ImageBatch, BatchesOptions, BatchStats, ImageCache } from './data/batches';
-export { loadImage, renderImage, FIT_MODES } from './data/image';
+export { loadImage, FIT_MODES } from './data/image';
 export type { FitMode, ImageInput, InputShape, LoadImageOptions, RawImage, RenderPlan } from './data/image';
-export { parseAugmentation, drawPlan, AUGMENT_OPS, AUGMENT_PRESETS, AUGMENT_PRESET_NAMES } from './data/augment';
+export { parseAugmentation, AUGMENT_OPS, AUGMENT_PRESETS, AUGMENT_PRESET_NAMES } from './data/augment';
 export type { AugmentOp, AugmentPipeline, AugmentPreset, AugmentSpec, AugmentStep } from './data/augment';
 export { augmentSheet } from './data/contact-sheet';
 export type { AugmentSheetOptions } from './data/contact-sheet';
@@ -53,19 +50,16 @@ export type { ExportFashionMnistOptions, ExportFashionMnistResult } from './data
 export {
   confusionMatrix,
   addConfusionMatrices,
-  emptyConfusionMatrix,
   mostConfused,
   classificationMetrics,
   precisionRecallF1,
   binaryScores,
-  zeroDivisionOption,
   ZERO_DIVISION_CHOICES,
   emptyMultilabelCounts,
   addMultilabelSample,
   addMultilabelCounts,
   multilabelMetrics,
   topKHits,
-  predictedIndex,
   buildReport,
   mergeReports,
   validateReport,
@@ -74,8 +68,6 @@ export {
   formatReportText,
   formatReportMarkdown,
   reportHtml,
-  confusionSvg,
-  classBarsSvg,
 } from './metrics';
 export type {
   ConfusionMatrix,
@@ -92,7 +84,7 @@ export type {
   EvaluationSettings,
   Mistake,
 } from './metrics';
-export { createPredictor, createModelRunner, createPrefixRunner, openWithEngine, ENGINE_CHOICES, ENGINES } from './engine';
+export { createPredictor, createModelRunner, createPrefixRunner, createStepEngine, openWithEngine, ENGINE_CHOICES, ENGINES } from './engine';
 export type { Engine, EngineChoice, EngineChoiceOptions, EngineOptions, Predictor, Runner } from './engine';
 export { createWorkerPredictor, createTfjsEnginePredictor, createGradientPool, coreCount, WORKER_BACKENDS } from './engine/workers';
 export type {
@@ -104,7 +96,7 @@ export type {
   WorkerPoolOptions,
   WorkerPredictorOptions,
 } from './engine/workers';
-export { registerWasmKernels, wasmKernelsRegistered, WASM_KERNEL_NAMES } from './backend/wasm-kernels';
+export { WASM_KERNEL_NAMES } from './backend/wasm-kernels';
 export {
   evaluate,
   predict,
@@ -132,6 +124,8 @@ export { fineTune, planStages, resolveTrainOptions, CHECKPOINT_DIR } from './tra
 export { TRAIN_OPTIONS, TRAIN_CONFIG_KEYS, LR_FIND_TRAIN_KEYS, checkTrainOptions } from './train/options';
 export type { TrainOptionSpec } from './train/options';
 export { IN_PROCESS_RUNTIME } from './train/runtime';
+export { tfjsStepEngine, TRAIN_ENGINE_CHOICES } from './train/step';
+export type { StepEngine, StepEngineContext, StepEngineFactory, StepInfo, TrainEngineChoice } from './train/step';
 export type { TrainRuntime, PrefixRunnerRequest } from './train/runtime';
 export type { TrainOptions, TrainResult, StageConfig } from './train/fine-tune';
 export { runLrFind, valley, steepest } from './train/lr-find';
