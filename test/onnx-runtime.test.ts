@@ -11,6 +11,7 @@ import { createTfjsPredictor } from '../src/engine/predictor';
 import { ONNX_CACHE_DIR, createOnnxPredictor, onnxRuntimeDoctorLine } from '../src/engine/onnx-runtime';
 import { createOnnxModelRunner, createOnnxPrefixRunner } from '../src/engine/onnx-runners';
 import { GraftError } from '../src/errors';
+import { createModelRunner, createPredictor, createPrefixRunner } from '../src/engine';
 import { splitModel } from '../src/models/split';
 import { convZoo, randomizeWeights, relativeError } from './helpers/onnx-models';
 import { tmpDir } from './helpers/tmp';
@@ -79,6 +80,36 @@ describe('onnxruntime engine', () => {
     const expected = tf.tidy(() => (model.predict(tf.tensor4d(input, [5, 13, 11, 3])) as tf.Tensor).dataSync() as Float32Array);
     expect(relativeError(after, expected)).toBeLessThan(1e-4);
     model.dispose();
+  });
+
+  test('--threads holds on every onnx path: predictor, frozen prefix and feature runner take initBackend\'s threads', async () => {
+    const meta: GraftMetaInit = { architecture: 'custom', inputShape: [12, 10, 3], preprocessing: 'none', classNames: ['a', 'b', 'c', 'd'], outputActivation: 'softmax', groups: [] };
+    // Each backend start replaces tfjs's wasm backend, so the model is built afresh on each.
+    const engines = async (threads: number) => {
+      await initBackend({ backend: 'wasm', threads, log: null });
+      const model = stemBlockHead();
+      const dir = path.join(root, `threads-${threads}`);
+      await saveModelFolder(dir, model, meta);
+      const opened = [
+        await createPredictor(dir, { engine: 'onnx', log: null }),
+        await createPrefixRunner(model, 'block_relu', { engine: 'onnx', log: null }),
+        await createModelRunner(model, { engine: 'onnx', log: null }),
+      ];
+      const labels = opened.map((o) => o.engine);
+      for (const o of opened) await o.dispose();
+      // An explicit thread count still wins.
+      const p = await createPredictor(dir, { engine: 'onnx', threads: 1, log: null });
+      labels.push(p.engine);
+      await p.dispose();
+      model.dispose();
+      return labels;
+    };
+    try {
+      expect(await engines(1)).toEqual(['onnxruntime cpu x1', 'onnxruntime cpu x1', 'onnxruntime cpu x1', 'onnxruntime cpu x1']);
+      expect(await engines(2)).toEqual(['onnxruntime cpu x2', 'onnxruntime cpu x2', 'onnxruntime cpu x2', 'onnxruntime cpu x1']);
+    } finally {
+      await initBackend({ backend: 'wasm', threads: 1, log: null });
+    }
   });
 
   test('doctor reports the onnxruntime version and providers', async () => {
