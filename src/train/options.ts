@@ -78,7 +78,7 @@ const namedNumbers: Check = (v, name) => {
 
 /** Every option of `train()`, in the order `graft train --help` lists them. */
 export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
-  { key: 'data', flag: '--data <path>', help: 'training images: a class-per-folder directory, a CSV manifest (path,label) or IDX files' },
+  { key: 'data', flag: '--data <path>', help: 'images: a class-per-folder directory, a CSV manifest (path,label) or IDX files' },
   { key: 'val', flag: '--val <path>', help: 'validation images, same kinds as --data (default: hold out --val-split of --data)' },
   { key: 'valSplit', flag: '--val-split <fraction>', help: 'fraction of each class held out for validation when --val is absent; 0 for none', default: 0.2, check: number({ min: 0, max: 0.99 }) },
   { key: 'arch', flag: '--arch <name>', help: 'trunk architecture (`graft models` lists them); not needed when --weights is a graft model folder', check: text },

@@ -1,3 +1,4 @@
+import { sharedFlag } from '../flags';
 import { Command } from 'commander';
 import { positiveInt } from '../../errors';
 import { openDataset } from '../../data/dataset';
@@ -9,7 +10,7 @@ import { globals } from '../common';
 export function augmentCommand(): Command {
   return new Command('augment')
     .description('write a contact sheet PNG: each original image beside its augmented variants')
-    .requiredOption('--data <dataset>', 'image folder (one subfolder per class), CSV manifest or IDX files')
+    .addOption(sharedFlag('data', { required: true }))
     .requiredOption('--out <file.png>', 'PNG file to write')
     .option('--n <count>', 'images (rows), spread over the classes', '16')
     .option('--variants <count>', 'augmented variants per image', '6')

@@ -1,7 +1,7 @@
+import { engineFlag, sharedFlag } from '../flags';
 import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { finiteNumber, positiveInt } from '../../errors';
-import { ENGINE_CHOICES } from '../../engine';
 import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
 import { ZERO_DIVISION_CHOICES } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
@@ -58,15 +58,15 @@ export function evaluateCommand(): Command {
   return new Command('evaluate')
     .description('score a saved model on a labelled dataset: scikit-learn-exact precision/recall/F1, confusion matrix, top-k, worst mistakes')
     .requiredOption('--model <folder>', 'model folder (with graft.json)')
-    .requiredOption('--data <spec>', 'image folder (one subfolder per class), CSV manifest (path,label) or IDX files')
-    .option('--batch-size <n>', 'images per forward pass', '32')
+    .addOption(sharedFlag('data', { required: true }))
+    .addOption(sharedFlag('batchSize', { default: '32' }))
     .option('--tta', 'test-time augmentation: average the scores of the image and its mirror')
     .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--top-k <k>', 'report top-1..top-k accuracy (default min(5, classes))')
     .option('--shard <i/n>', 'evaluate only shard i of n (every n-th sample, 1 <= i <= n); combine with graft report --merge')
     .option('--out <path>', 'write the report here (report.json; other formats get their own extension beside it)')
     .option('--format <list>', FORMAT_HELP, parseList)
-    .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .addOption(engineFlag())
     .option('--zero-division <v>', `value of ill-defined precision/recall/F1: ${ZERO_DIVISION_CHOICES.join(', ')} (warn = 0 with a warning)`, 'warn')
     .option('--positive-label <class>', 'two-class models: the positive class (default the second class)')
     .option('--threshold <t>', 'two-class and sigmoid models: predict a class when its score is above t', '0.5')

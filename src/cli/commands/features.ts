@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { engineFlag, sharedFlag } from '../flags';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { GraftError, oneOf, positiveInt } from '../../errors';
@@ -6,7 +7,7 @@ import { createFeatureExtractor, extractFeatures, FEATURE_POOLINGS } from '../..
 import { architectureNames, getArchitecture } from '../../models/registry';
 import { inputChannels } from '../../models/spec';
 import { isModelFolder } from '../../models/classifier';
-import { createModelRunner, ENGINE_CHOICES } from '../../engine';
+import { ENGINE_CHOICES, createModelRunner } from '../../engine';
 import { globals, useBackend } from '../common';
 
 const FORMATS = ['json', 'csv'] as const;
@@ -27,12 +28,13 @@ export function featuresCommand(): Command {
     .addOption(new Option('--arch <name>', 'architecture (not needed when --weights is a model folder)').choices(architectureNames()))
     .requiredOption('--weights <w>', 'imagenet, a Keras .h5 file or URL, a graft model folder (its trunk), or none (random)')
     .addOption(new Option('--pooling <mode>', 'global pooling of the trunk output').choices([...FEATURE_POOLINGS]).default('avg'))
-    .option('--input-size <n>', 'input height and width (default the architecture default)')
-    .option('--batch-size <n>', 'images per forward pass', '16')
+    .addOption(sharedFlag('inputSize'))
+    .addOption(sharedFlag('batchSize', { default: '16' }))
     .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
-    .addOption(new Option('--engine <name>', 'what runs the trunk: auto (onnxruntime when it loads, else tfjs), onnx or tfjs').choices([...ENGINE_CHOICES]).default('auto'))
+    .addOption(engineFlag())
     .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string }, cmd: Command) => {
       const format = oneOf('--format', opts.format, FORMATS);
+      oneOf('--engine', opts.engine, ENGINE_CHOICES);
       const batchSize = positiveInt('--batch-size', opts.batchSize);
       const weights = opts.weights === 'none' ? null : opts.weights;
       const folder = isModelFolder(weights);

@@ -1,3 +1,4 @@
+import { sharedFlag } from '../flags';
 import { Command, Option } from 'commander';
 import { positiveInt } from '../../errors';
 import { importKeras } from '../../models/import-keras';
@@ -11,7 +12,7 @@ export function importKerasCommand(): Command {
     .argument('<file.h5>', 'Keras weight file')
     .addOption(new Option('--arch <name>', 'architecture the file was saved from').choices(architectureNames()).makeOptionMandatory())
     .option('--top', 'the file has the classifier top (its class count is read from the file)')
-    .option('--input-size <n>', 'input height and width (default the architecture default; VGG with top needs 224)')
+    .addOption(sharedFlag('inputSize'))
     .option('--class-names <a,b,...>', 'class names for the top, in output order', parseList)
     .option('--out <folder>', 'model folder to write (default the file name without .h5)')
     .action(async (file: string, opts: { arch: string; top?: boolean; inputSize?: string; classNames?: string[]; out?: string }, cmd: Command) => {

@@ -1,7 +1,7 @@
+import { engineFlag, sharedFlag } from '../flags';
 import { Command } from 'commander';
 import { finiteNumber, oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
-import { ENGINE_CHOICES } from '../../engine';
 import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
 import { globalThreads, globals, useBackend } from '../common';
 
@@ -28,9 +28,9 @@ export function predictCommand(): Command {
     .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--format <f>', 'output format: csv or json', 'csv')
     .option('--out <file>', 'write to this file instead of stdout')
-    .option('--batch-size <n>', 'images per forward pass', '32')
+    .addOption(sharedFlag('batchSize', { default: '32' }))
     .option('--threshold <t>', 'sigmoid (multi-label) models: list every class scored above t', '0.5')
-    .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .addOption(engineFlag())
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
       await useBackend(cmd);

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { sharedFlag } from '../flags';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, positiveInt } from '../../errors';
@@ -38,7 +39,7 @@ export function summaryCommand(): Command {
   return new Command('summary')
     .description('show layers, output shapes, parameters, trainable flags and groups of an architecture or a model folder')
     .argument('<target>', `architecture (${architectureNames().join(', ')}) or model folder`)
-    .option('--input-size <n>', 'input height and width for an architecture (default its Keras default)')
+    .addOption(sharedFlag('inputSize'))
     .option('--no-top', 'architecture without its classifier top')
     .option('--json', 'print the summary as JSON')
     .action(async (target: string, opts: { inputSize?: string; top: boolean; json?: boolean }, cmd: Command) => {
