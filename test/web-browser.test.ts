@@ -98,10 +98,10 @@ async function browserScores(site: string, files: string[], options: { pixelsScr
     await page.route('**/graft-pixels.js', (route) => route.fulfill({ status: 200, contentType: 'text/javascript', body }));
   }
   await page.goto(`${server.url}${site}/`);
-  const backend = await page.evaluate(async () => (await (window as unknown as { graftPage: { ready: Promise<{ backend: string }> } }).graftPage.ready).backend);
+  const backend = await page.evaluate(async () => (await (globalThis as unknown as { graftPage: { ready: Promise<{ backend: string }> } }).graftPage.ready).backend);
   await page.setInputFiles('#files', files);
-  await page.waitForFunction((n) => (window as unknown as { graftPage: { results: unknown[] } }).graftPage.results.length >= n, files.length, { timeout: 20000 });
-  const results = await page.evaluate(() => (window as unknown as { graftPage: { results: { name: string; scores?: number[]; error?: string }[] } }).graftPage.results);
+  await page.waitForFunction((n) => (globalThis as unknown as { graftPage: { results: unknown[] } }).graftPage.results.length >= n, files.length, { timeout: 20000 });
+  const results = await page.evaluate(() => (globalThis as unknown as { graftPage: { results: { name: string; scores?: number[]; error?: string }[] } }).graftPage.results);
   const scores: Record<string, number[]> = {};
   for (const r of results) {
     if (r.error) throw new Error(`the page could not classify ${r.name}: ${r.error}`);

@@ -65,7 +65,7 @@
     state.model = await tf.loadLayersModel(MODEL_DIR + 'model.json');
     state.meta = meta;
     state.topK = Math.min(5, meta.classNames.length);
-    $('title').textContent = 'Classifier: ' + meta.classNames.length + ' classes';
+    $('classes').textContent = meta.classNames.length + ' classes: ' + meta.classNames.join(', ');
     $('about').textContent = describe(meta) + '. tfjs ' + tf.version.tfjs + ' on the ' + state.backend + ' backend.';
     setStatus('Ready (' + state.backend + ' backend). Drop or choose images.', 'ready');
     if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) $('camera-start').hidden = false;
@@ -100,7 +100,15 @@
     return order.slice(0, state.topK).map(function (i) { return { label: state.meta.classNames[i], score: scores[i] }; });
   }
 
-  function showResult(name, thumbUrl, top, error) {
+  /** Cards of one pick or drop stay in their order; the newest batch goes on top. */
+  function newBatch() {
+    var batch = document.createElement('div');
+    batch.className = 'batch';
+    $('results').prepend(batch);
+    return batch;
+  }
+
+  function showResult(batch, name, thumbUrl, top, error) {
     var card = document.createElement('article');
     card.className = 'card';
     var img = document.createElement('img');
@@ -137,10 +145,10 @@
       body.appendChild(list);
     }
     card.appendChild(body);
-    $('results').prepend(card);
+    batch.appendChild(card);
   }
 
-  async function classifyFile(file) {
+  async function classifyFile(batch, file) {
     var url = URL.createObjectURL(file);
     try {
       var bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', premultiplyAlpha: 'none' });
@@ -148,10 +156,10 @@
       bitmap.close();
       var top = topOf(scores);
       page.results.push({ name: file.name, scores: scores, top: top });
-      showResult(file.name, url, top);
+      showResult(batch, file.name, url, top);
     } catch (err) {
       page.results.push({ name: file.name, error: String(err && err.message || err) });
-      showResult(file.name, url, null, 'Could not classify this file: ' + (err && err.message || err));
+      showResult(batch, file.name, url, null, 'Could not classify this file: ' + (err && err.message || err));
     }
   }
 
@@ -159,7 +167,8 @@
     if (!state.model) return;
     var images = Array.prototype.filter.call(files, function (f) { return !f.type || f.type.indexOf('image/') === 0; });
     setStatus('Classifying ' + images.length + ' image' + (images.length === 1 ? '' : 's') + '…', 'busy');
-    for (var i = 0; i < images.length; i++) await classifyFile(images[i]);
+    var batch = newBatch();
+    for (var i = 0; i < images.length; i++) await classifyFile(batch, images[i]);
     setStatus('Ready (' + state.backend + ' backend). ' + page.results.length + ' classified so far.', 'ready');
   }
 
@@ -203,7 +212,7 @@
       var top = topOf(scores);
       var name = 'camera ' + new Date().toLocaleTimeString();
       page.results.push({ name: name, scores: scores, top: top });
-      showResult(name, canvas.toDataURL('image/jpeg', 0.8), top);
+      showResult(newBatch(), name, canvas.toDataURL('image/jpeg', 0.8), top);
     });
   }
 
