@@ -19,7 +19,6 @@ import { serveStatic } from '../src/web/serve';
 import { runCli } from './helpers/run-cli';
 import { tmpDir } from './helpers/tmp';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const graftPixels = require('../web/graft-pixels.js');
 
 const MODEL = path.join(__dirname, '..', 'models', 'fashion-mnist-0-4');

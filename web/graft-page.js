@@ -3,7 +3,8 @@
  * and graft.json for input size, preprocessing and class names) with the stock tfjs bundle, and classifies images
  * that are dropped, picked or taken with the camera. Image preparation is graft-pixels.js.
  *
- * `?backend=webgl|wasm|cpu` picks a tfjs backend; by default the first of those that starts is used.
+ * `?backend=webgl|wasm|cpu` picks a tfjs backend; by default the first that starts of webgl (unless it is drawn in
+ * software), wasm and cpu.
  * `window.graftPage` exposes `ready` (a promise of the model description) and `results` (every classification so
  * far, with all class scores) for scripts and tests.
  */
@@ -28,6 +29,25 @@
     var res = await fetch(url);
     if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
     return res.json();
+  }
+
+  /**
+   * WebGL drawn in software (SwiftShader, llvmpipe: no GPU, or a headless browser) compiles its shaders for seconds
+   * and then runs slower than wasm, so wasm goes first there.
+   */
+  function defaultBackends() {
+    try {
+      var canvas = document.createElement('canvas');
+      var gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
+      if (!gl) return ['wasm', 'cpu'];
+      var info = gl.getExtension('WEBGL_debug_renderer_info');
+      var renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+      var lose = gl.getExtension('WEBGL_lose_context');
+      if (lose) lose.loseContext();
+      return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) ? ['wasm', 'webgl', 'cpu'] : BACKENDS;
+    } catch (err) {
+      return BACKENDS;
+    }
   }
 
   /** The first backend of `wanted` that initialises (tfjs falls back silently otherwise, which hides which one runs). */
@@ -61,7 +81,7 @@
     if (requested && BACKENDS.indexOf(requested) < 0) throw new Error('?backend=' + requested + ' is not one of ' + BACKENDS.join(', '));
     var meta = await fetchJson(MODEL_DIR + 'graft.json');
     if (graftPixels.MODES.indexOf(meta.preprocessing) < 0) throw new Error('graft.json names preprocessing ' + meta.preprocessing + ', which this page does not know');
-    state.backend = await pickBackend(requested ? [requested] : BACKENDS);
+    state.backend = await pickBackend(requested ? [requested] : defaultBackends());
     state.model = await tf.loadLayersModel(MODEL_DIR + 'model.json');
     state.meta = meta;
     state.topK = Math.min(5, meta.classNames.length);

@@ -1,7 +1,6 @@
 /**
  * `graft serve`: a small static file server on the loopback interface, enough to view a `graft export --web` site
- * (browsers refuse to load a model from a page opened as a file). Any static server works as well; this one also
- * sends the cross-origin isolation headers that let tfjs's wasm backend use threads.
+ * (browsers refuse to load a model from a page opened as a file). Any static server works as well.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -69,9 +68,8 @@ export async function serveStatic(root: string, options: ServeOptions = {}): Pro
     res.writeHead(200, {
       'Content-Type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
       'Content-Length': info.size,
+      // A re-export must show on reload, not a cached model.
       'Cache-Control': 'no-cache',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
     });
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(file).pipe(res);
