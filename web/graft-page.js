@@ -45,7 +45,7 @@
       var lose = gl.getExtension('WEBGL_lose_context');
       if (lose) lose.loseContext();
       return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) ? ['wasm', 'webgl', 'cpu'] : BACKENDS;
-    } catch (_err) {
+    } catch {
       return BACKENDS;
     }
   }
