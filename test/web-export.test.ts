@@ -247,14 +247,14 @@ describe('exportWebPage', () => {
 });
 
 describe('serveStatic', () => {
-  function get(url: string, rawPath?: string): Promise<{ status: number; type?: string; body: string }> {
+  function get(url: string, rawPath?: string): Promise<{ status: number; type?: string; location?: string; body: string }> {
     return new Promise((resolve, reject) => {
       const u = new URL(url);
       http
         .get({ host: u.hostname, port: u.port, path: rawPath ?? u.pathname }, (res) => {
           let body = '';
           res.on('data', (d) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'], body }));
+          res.on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'], location: res.headers.location, body }));
         })
         .on('error', reject);
     });
@@ -272,6 +272,9 @@ describe('serveStatic', () => {
       expect((await get(server.url + 'tfjs/tfjs-backend-wasm-simd.wasm')).type).toBe('application/wasm');
       expect((await get(server.url + 'model/graft.json')).body).toBe(fs.readFileSync(path.join(MODEL, 'graft.json'), 'utf8'));
       expect((await get(server.url + 'missing.js')).status).toBe(404);
+      // A folder without its slash is redirected, so the page's relative links resolve inside it.
+      const moved = await get(server.url + 'model');
+      expect([moved.status, moved.location]).toEqual([301, '/model/']);
       // An encoded slash survives URL normalisation and decodes to a path out of the root.
       expect((await get(server.url, '/..%2f..%2fpackage.json')).status).toBe(403);
       const busy = await serveStatic(out, { port: Number(new URL(server.url).port) }).catch((e) => e);

@@ -62,7 +62,14 @@ export async function serveStatic(root: string, options: ServeOptions = {}): Pro
     let file = path.join(base, rel);
     // path.join has already resolved any `..`: anything outside the root is refused.
     if (file !== base && !file.startsWith(base + path.sep)) return send(403, 'outside the served folder\n');
-    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) file = path.join(file, 'index.html');
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+      // The page's relative links (model/, tfjs/) only resolve inside the folder from a URL ending in a slash.
+      if (!rel.endsWith('/')) {
+        res.writeHead(301, { Location: `${new URL(req.url ?? '/', 'http://x').pathname}/` });
+        return res.end();
+      }
+      file = path.join(file, 'index.html');
+    }
     const info = fs.statSync(file, { throwIfNoEntry: false });
     if (!info?.isFile()) return send(404, `not found: ${rel}\n`);
     res.writeHead(200, {
