@@ -32,11 +32,17 @@
   function flattenOnWhite(rgba) {
     var n = rgba.length / 4;
     var rgb = new Uint8Array(n * 3);
-    for (var i = 0; i < n; i++) {
-      var a = rgba[4 * i + 3];
-      for (var c = 0; c < 3; c++) {
-        var v = rgba[4 * i + c];
-        rgb[3 * i + c] = a === 255 ? v : Math.trunc((v * a + 255 * (255 - a)) / 255);
+    for (var i = 0, j = 0, o = 0; i < n; i++, j += 4, o += 3) {
+      var a = rgba[j + 3];
+      if (a === 255) {
+        rgb[o] = rgba[j];
+        rgb[o + 1] = rgba[j + 1];
+        rgb[o + 2] = rgba[j + 2];
+      } else {
+        var white = 255 * (255 - a);
+        rgb[o] = Math.trunc((rgba[j] * a + white) / 255);
+        rgb[o + 1] = Math.trunc((rgba[j + 1] * a + white) / 255);
+        rgb[o + 2] = Math.trunc((rgba[j + 2] * a + white) / 255);
       }
     }
     return rgb;
@@ -92,21 +98,38 @@
     return out;
   }
 
-  /** Box-averages blocks of `factor` samples along an axis (libvips' shrink; a short last block repeats the edge). */
+  /**
+   * Box-averages blocks of `factor` samples along an axis in integers, rounding halves up (libvips' shrink); a short
+   * last block repeats the edge sample.
+   */
   function boxShrinkAxis(pixels, width, height, channels, vertical, factor) {
-    var inSize = vertical ? height : width;
-    var outSize = Math.ceil(inSize / factor);
-    var taps = [];
-    for (var o = 0; o < outSize; o++) {
-      var idx = [];
-      var w = [];
-      for (var i = 0; i < factor; i++) {
-        idx.push(Math.min(inSize - 1, o * factor + i));
-        w.push(1 / factor);
+    var outW = vertical ? width : Math.ceil(width / factor);
+    var outH = vertical ? Math.ceil(height / factor) : height;
+    var out = new Uint8Array(outW * outH * channels);
+    var half = factor >> 1;
+    var rowLen = width * channels;
+    if (vertical) {
+      var sums = new Uint32Array(rowLen);
+      for (var oy = 0; oy < outH; oy++) {
+        sums.fill(0);
+        for (var i = 0; i < factor; i++) {
+          var base = Math.min(height - 1, oy * factor + i) * rowLen;
+          for (var k = 0; k < rowLen; k++) sums[k] += pixels[base + k];
+        }
+        for (var k2 = 0; k2 < rowLen; k2++) out[oy * rowLen + k2] = Math.floor((sums[k2] + half) / factor);
       }
-      taps.push({ idx: idx, w: w });
+      return out;
     }
-    return resampleAxis(pixels, width, height, channels, vertical, taps);
+    for (var y = 0; y < height; y++) {
+      for (var ox = 0; ox < outW; ox++) {
+        for (var c = 0; c < channels; c++) {
+          var sum = 0;
+          for (var j = 0; j < factor; j++) sum += pixels[(y * width + Math.min(width - 1, ox * factor + j)) * channels + c];
+          out[(y * outW + ox) * channels + c] = Math.floor((sum + half) / factor);
+        }
+      }
+    }
+    return out;
   }
 
   /**
