@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import type { BrowserContext, Page } from 'playwright-core';
 import { initBackend } from '../src/backend';
+import { createTfjsPredictor } from '../src/engine/predictor';
 import { predict } from '../src/eval/predict';
 import { saveModelFolder } from '../src/io/model-folder';
 import { exportWebPage } from '../src/web/export-web';
@@ -83,10 +84,14 @@ async function rgbImages(dir: string): Promise<string[]> {
   return files;
 }
 
-/** Node's prediction through graft's predict API, every class's score in class order. */
+/**
+ * Node's prediction through graft's predict API, every class's score in class order. The tfjs engine's in-process
+ * predictor: the engine would otherwise time the model and may start worker threads, seconds on a loaded machine.
+ */
 async function nodePrediction(model: string, files: string[]): Promise<Record<string, number[]>> {
-  const classNames = JSON.parse(fs.readFileSync(path.join(model, 'graft.json'), 'utf8')).classNames as string[];
-  const results = await predict({ model, inputs: files, engine: 'tfjs', topK: classNames.length, log: null });
+  const predictor = await createTfjsPredictor(model);
+  const classNames = predictor.meta.classNames;
+  const results = await predict({ model, inputs: files, predictor, topK: classNames.length }).finally(() => predictor.dispose());
   return Object.fromEntries(results.map((r) => [path.basename(r.source), classNames.map((c) => r.top.find((t) => t.label === c)!.score)]));
 }
 
