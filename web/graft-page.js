@@ -168,12 +168,29 @@
     batch.appendChild(card);
   }
 
+  /** Decodes a file to an image source with EXIF orientation applied: an ImageBitmap, or an <img> where that fails. */
+  async function decode(file, url) {
+    if (typeof createImageBitmap === 'function') {
+      try {
+        return await createImageBitmap(file, { imageOrientation: 'from-image', premultiplyAlpha: 'none' });
+      } catch (err) {
+        console.warn('createImageBitmap failed, decoding with an <img> instead:', err);
+      }
+    }
+    var img = new Image();
+    img.src = url;
+    await img.decode();
+    return img;
+  }
+
   async function classifyFile(batch, file) {
     var url = URL.createObjectURL(file);
     try {
-      var bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', premultiplyAlpha: 'none' });
-      var scores = await classify(pixelsOf(bitmap, bitmap.width, bitmap.height), bitmap.width, bitmap.height);
-      bitmap.close();
+      var source = await decode(file, url);
+      var width = source.naturalWidth || source.width;
+      var height = source.naturalHeight || source.height;
+      var scores = await classify(pixelsOf(source, width, height), width, height);
+      if (source.close) source.close();
       var top = topOf(scores);
       page.results.push({ name: file.name, scores: scores, top: top });
       showResult(batch, file.name, url, top);
