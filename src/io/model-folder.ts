@@ -197,7 +197,7 @@ export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
     }
   }
   const all = Buffer.concat(buffers);
-  const expected = weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * bytesPerElement(w.dtype), 0);
+  const expected = weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * bytesPerElement(w.quantization?.dtype ?? w.dtype), 0);
   if (all.byteLength !== expected) {
     throw new GraftError(`${dir}: weight files hold ${all.byteLength} bytes but model.json describes ${expected}; the folder is damaged, restore it.`);
   }
@@ -212,7 +212,8 @@ export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
 }
 
 function bytesPerElement(dtype: string): number {
-  return dtype === 'float16' ? 2 : dtype === 'bool' || dtype === 'uint8' ? 1 : 4;
+  // Quantized weights (tfjs's uint8 / uint16 / float16 storage) are sized by their storage type.
+  return dtype === 'float16' || dtype === 'uint16' ? 2 : dtype === 'bool' || dtype === 'uint8' ? 1 : 4;
 }
 
 /** Loads a model folder: the tfjs model and its graft.json. */

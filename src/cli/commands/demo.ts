@@ -57,6 +57,8 @@ export function demoCommand(): Command {
           '  an ImageNet trunk: graft train --data <folder> --arch resnet50 --weights imagenet --out my-model',
           '                     (or --weights <Keras .h5 file>; graft models lists the architectures)',
           `  evaluate:          graft evaluate --model ${outputs.model} --data <folder> --out report.json --format html`,
+          `  in a browser:      graft export --web ${outputs.model} --out ${path.join(path.dirname(outputs.model), 'site')} && graft serve ${path.join(path.dirname(outputs.model), 'site')}`,
+          '                     (add --quantize uint8 for a 4x smaller model; see "Deploying to the browser" in the README)',
           '',
         ].join('\n'),
       );

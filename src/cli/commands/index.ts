@@ -13,9 +13,10 @@ import { modelsCommand } from './models';
 import { summaryCommand } from './summary';
 import { importKerasCommand } from './import-keras';
 import { featuresCommand } from './features';
+import { serveCommand } from './serve';
 
 /**
  * Every graft subcommand, in the order `graft --help` lists them. Each command file parses and validates its
  * options, then calls the same library function the API exports.
  */
-export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, modelsCommand, summaryCommand, importKerasCommand, featuresCommand, augmentCommand, trainCommand, lrFindCommand, exportCommand, evaluateCommand, predictCommand, reportCommand];
+export const COMMANDS: Array<() => Command> = [demoCommand, doctorCommand, datasetCommand, modelsCommand, summaryCommand, importKerasCommand, featuresCommand, augmentCommand, trainCommand, lrFindCommand, exportCommand, serveCommand, evaluateCommand, predictCommand, reportCommand];
