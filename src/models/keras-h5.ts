@@ -239,6 +239,18 @@ function matchLayers(model: tf.LayersModel, fileLayers: KerasH5Layer[], file: st
 export interface LoadKerasWeightsOptions {
   /** Fail when the file has layers the model does not use (default false: a top file may feed a no-top model). */
   strict?: boolean;
+  /** File layer names to read as other model layer names (old name -> current name), e.g. an architecture's `legacyNames`. */
+  aliases?: Record<string, string>;
+}
+
+/** Renames file layers by `aliases`, unless the file also has a layer under the new name (then that one is used). */
+function applyAliases(layers: KerasH5Layer[], aliases: Record<string, string> | undefined): KerasH5Layer[] {
+  if (!aliases) return layers;
+  const present = new Set(layers.map((l) => l.name));
+  return layers.map((l) => {
+    const to = Object.hasOwn(aliases, l.name) ? aliases[l.name] : undefined;
+    return to && !present.has(to) ? { ...l, name: to } : l;
+  });
 }
 
 /**
@@ -247,7 +259,7 @@ export interface LoadKerasWeightsOptions {
  */
 export async function loadKerasWeights(model: tf.LayersModel, file: string, options: LoadKerasWeightsOptions = {}): Promise<KerasLoadReport> {
   const staged = await withH5File(file, (f) => {
-    const fileLayers = listLayers(f, file);
+    const fileLayers = applyAliases(listLayers(f, file), options.aliases);
     const { pairs, unused } = matchLayers(model, fileLayers, file);
     if (options.strict && unused.length) {
       throw new GraftError(`${file} has layers the model does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}; check --arch and --top.`);

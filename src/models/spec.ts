@@ -58,4 +58,6 @@ export interface ArchitectureSpec {
   top(net: Net, x: Sym, args: TopArgs, ctx: BuildContext): Sym;
   /** Names Keras gives the no-top pooling layer (ResNet names them; the others leave them automatic). */
   poolingNames?: { avg: string; max: string };
+  /** Layer names in Keras's ImageNet files that today's Keras spells differently (file name -> model name). */
+  legacyNames?: Record<string, string>;
 }
