@@ -337,6 +337,15 @@ function writeStringList(obj: H5.Group, name: string, list: string[], chunkBytes
   }
 }
 
+/** The group at `path` under `parent`, creating it and any missing parents (h5py does so for Keras 2 names like `conv1/conv`). */
+function groupAt(parent: H5.Group, path: string): H5.Group {
+  let g = parent;
+  for (const part of path.split('/')) {
+    g = g.keys().includes(part) ? (g.get(part) as H5.Group) : g.create_group(part);
+  }
+  return g;
+}
+
 /** Writes `model`'s weights as a Keras 2 .h5 file (atomically), readable by Keras `load_weights` and by graft. */
 export async function writeKerasWeights(file: string, model: tf.LayersModel, options: WriteKerasWeightsOptions = {}): Promise<void> {
   const h5 = await loadH5wasm();
@@ -351,11 +360,11 @@ export async function writeKerasWeights(file: string, model: tf.LayersModel, opt
     root.create_attribute('keras_version', '2.15.0');
     for (const layer of model.layers) {
       const name = rename(layer.name);
-      const g = root.create_group(name);
+      const g = groupAt(root, name);
       const values = layer.getWeights();
       const weightNames = layer.weights.map((w) => `${name}/${w.originalName.split('/').pop()}:0`);
       writeStringList(g, 'weight_names', weightNames, chunkBytes);
-      if (weightNames.length) g.create_group(name);
+      if (weightNames.length) groupAt(g, name);
       weightNames.forEach((wn, i) => {
         g.create_dataset({ name: wn, data: values[i].dataSync() as Float32Array, shape: values[i].shape, dtype: '<f' });
       });
