@@ -28,6 +28,7 @@ export { imagenetFile } from './models/weights';
 export type { WeightsProgress } from './models/weights';
 export { summarizeModel } from './models/summary';
 export type { LayerSummary, ModelSummary } from './models/summary';
+export { multiplyAdds, architectureMultiplyAdds } from './models/multiply-adds';
 export { importKeras } from './models/import-keras';
 export type { ImportKerasOptions, ImportKerasResult } from './models/import-keras';
 export { createFeatureExtractor, extractFeatures, expandImagePaths, FEATURE_POOLINGS } from './eval/features';

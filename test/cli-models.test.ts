@@ -8,6 +8,7 @@ import { extractFeatures, FeatureExtractor } from '../src/eval/features';
 import { listArchitectures } from '../src/models/registry';
 import { loadModelFolder } from '../src/io/model-folder';
 import { loadImage } from '../src/data/image';
+import { architectureRows, formatCount, formatMultiplyAdds } from '../src/cli/commands/models';
 import { runCli } from './helpers/run-cli';
 import { patternFile } from './helpers/data-fixtures';
 import { scrambleWeights } from './helpers/scramble';
@@ -28,12 +29,30 @@ describe('graft models / summary / import-keras / features', () => {
   test('models: a table of every architecture with Keras sizes, parameter counts and preprocessing; --json', async () => {
     const text = await runCli('models');
     expect(text.code).toBe(0);
-    expect(text.out).toMatch(/^vgg16 +VGG16 +224 +32 +138,357,544 +14,714,688 +caffe +yes$/m);
-    expect(text.out).toMatch(/^inception_v3 +InceptionV3 +299 +75 +23,851,784 +21,802,784 +tf +yes$/m);
-    expect(text.out).toMatch(/^simple_cnn +graft +28 +8 +- +- +unit +no$/m);
+    // VGG16's 15.47 G is the figure the literature gives (15.5 G); ResNet50 v1 (stride in the 1x1 conv) is 3.86 G.
+    expect(text.out).toMatch(/^vgg16 +VGG16 +224 +32 +138,357,544 +14,714,688 +15\.47 G +caffe +yes$/m);
+    expect(text.out).toMatch(/^resnet50 +ResNet50 +224 +32 +25,636,712 +23,587,712 +3\.86 G +caffe +yes$/m);
+    expect(text.out).toMatch(/^inception_v3 +InceptionV3 +299 +75 +23,851,784 +21,802,784 +5\.71 G +tf +yes$/m);
+    expect(text.out).toMatch(/^densenet121 +DenseNet121 +224 +32 +8,062,504 +7,037,504 +2\.83 G +torch +yes$/m);
+    expect(text.out).toMatch(/^inception_resnet_v2 +InceptionResNetV2 +299 +75 +55,873,736 +54,336,736 +13\.16 G +tf +yes$/m);
+    expect(text.out).toMatch(/^simple_cnn +graft +28 +8 +- +- +4\.2 M +unit +no$/m);
     const json = JSON.parse((await runCli('models', '--json')).out);
     expect(json.map((r: { name: string }) => r.name)).toEqual(listArchitectures().map((s) => s.name));
     expect(json.find((r: { name: string }) => r.name === 'resnet152v2')).toMatchObject({ paramsWithTop: 60_380_648, paramsWithoutTop: 58_331_648, preprocessing: 'tf' });
+    // torchvision's DenseNets are the same networks: forward hooks on its convs and linear layers at 224 count these.
+    const macs = Object.fromEntries(json.map((r: { name: string; multiplyAdds: number }) => [r.name, r.multiplyAdds]));
+    expect([macs.densenet121, macs.densenet169, macs.densenet201]).toEqual([2_834_161_664, 3_359_843_328, 4_291_365_888]);
+    expect(json.find((r: { name: string }) => r.name === 'densenet201')).toMatchObject({ paramsWithTop: 20_242_984, paramsWithoutTop: 18_321_984, preprocessing: 'torch' });
+  });
+
+  test('the README zoo table is what graft models computes', async () => {
+    const rows = architectureRows();
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    for (const r of rows) {
+      const params = (n: number | null) => (n === null ? 'configurable' : formatCount(n));
+      const line = `| \`${r.name}\` | ${r.keras} | ${r.defaultInputSize} (${r.minInputSize}) | ${params(r.paramsWithTop)} | ${params(r.paramsWithoutTop)} | ${formatMultiplyAdds(r.multiplyAdds)} | ${r.preprocessing} |`;
+      expect(readme).toContain(line);
+    }
   });
 
   test('summary: layers, shapes, params, trainable flags and groups; errors name the valid values', async () => {

@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { buildModel, constructModel } from '../src/models/build';
 import { loadKerasWeights, loadH5wasm, readKerasH5Layers, writeKerasWeights } from '../src/models/keras-h5';
+import { importKeras } from '../src/models/import-keras';
+import { loadModelFolder } from '../src/io/model-folder';
 import { tmpDir } from './helpers/tmp';
 import { scrambleWeights } from './helpers/scramble';
 
@@ -113,6 +115,58 @@ describe('Keras .h5 weights', () => {
       a.model.dispose();
       b.model.dispose();
     }
+  });
+
+  test('densenet121: every layer by name; the ImageNet files\' older names (conv1/conv, conv1/bn, fc1000) import as Keras 3\'s', async () => {
+    const shape = [32, 32, 3];
+    const a = constructModel({ arch: 'densenet121', inputShape: shape, classes: 5 }, { initializer: 'zeros' });
+    scrambleWeights(a.model, 17);
+    const file = path.join(dir, 'densenet.h5');
+    await writeKerasWeights(file, a.model);
+    const b = constructModel({ arch: 'densenet121', inputShape: shape, classes: 5 }, { initializer: 'zeros' });
+    const report = await loadKerasWeights(b.model, file);
+    expect(report).toEqual({ byName: a.model.layers.filter((l) => l.weights.length).length, byOrder: 0, unused: [] });
+    expect(await predict(b.model, shape, 8)).toEqual(await predict(a.model, shape, 8));
+    b.model.dispose();
+
+    // keras-applications' densenet.py, which saved the ImageNet files Keras still downloads (same md5s), named these
+    // layers so; h5py stores `conv1/conv` as group conv1 holding group conv.
+    const legacy: Record<string, string> = { conv1_conv: 'conv1/conv', conv1_bn: 'conv1/bn', predictions: 'fc1000' };
+    const old = path.join(dir, 'densenet-keras2.h5');
+    await writeKerasWeights(old, a.model, { layout: 'model_weights', rename: (n) => legacy[n] ?? n });
+    const layers = await readKerasH5Layers(old);
+    expect(layers.map((l) => l.name)).toEqual(expect.arrayContaining(['conv1/conv', 'conv1/bn', 'fc1000']));
+    expect(layers.map((l) => l.name)).not.toContain('conv1_conv');
+    const c = constructModel({ arch: 'densenet121', inputShape: shape, classes: 5 }, { initializer: 'zeros' });
+    await expect(loadKerasWeights(c.model, old)).rejects.toThrow(/has no weights for layer conv1_conv/);
+    c.model.dispose();
+    const imported = await importKeras(old, { arch: 'densenet121', includeTop: true, inputSize: 32, out: path.join(dir, 'densenet-imported') });
+    expect(imported.report).toEqual(report);
+    const { model } = await loadModelFolder(imported.dir);
+    expect(model.outputs[0].shape).toEqual([null, 5]);
+    expect(await predict(model, shape, 8)).toEqual(await predict(a.model, shape, 8));
+    model.dispose();
+    a.model.dispose();
+  });
+
+  test('inception_resnet_v2: named blocks by name, the 406 unnamed convs and batch norms by creation order (1-based Keras 2 names)', async () => {
+    const shape = [75, 75, 3];
+    const a = constructModel({ arch: 'inception_resnet_v2', includeTop: false, inputShape: shape }, { initializer: 'zeros' });
+    const b = constructModel({ arch: 'inception_resnet_v2', includeTop: false, inputShape: shape }, { initializer: 'zeros' });
+    scrambleWeights(a.model, 19);
+    const file = path.join(dir, 'inception-resnet.h5');
+    await writeKerasWeights(file, a.model, { rename: kerasOneBased });
+    const layers = await readKerasH5Layers(file);
+    expect(layers[0].name).toBe('conv2d_1');
+    expect(layers.map((l) => l.name)).toContain('conv2d_203');
+    const report = await loadKerasWeights(b.model, file);
+    // 40 block convs, conv_7b and conv_7b_bn by name; every branch conv and its batch norm by order.
+    expect(report).toEqual({ byName: 42, byOrder: 406, unused: [] });
+    const [wa, wb] = [await weightsOf(a.model), await weightsOf(b.model)];
+    expect(wb.map((w, i) => firstDifference(w, wa[i]))).toEqual(wa.map(() => -1));
+    expect(await predict(b.model, shape, 9)).toEqual(await predict(a.model, shape, 9));
+    a.model.dispose();
+    b.model.dispose();
   });
 
   test('a Keras model nested as a layer (trunk inside a Sequential) is split into its layers and matched by name', async () => {

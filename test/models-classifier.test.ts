@@ -53,6 +53,20 @@ describe('createClassifier', () => {
     expect(tf.memory().numTensors).toBe(start);
   });
 
+  test('densenet121: the default head (average pooling, predictions) follows the trunk groups; torch preprocessing', async () => {
+    const { model, meta } = await createClassifier({ arch: 'densenet121', inputShape: [32, 32, 3], classNames: ['a', 'b'] });
+    try {
+      expect(meta.groups.map((g) => g.name)).toEqual(['stem', 'conv2', 'conv3', 'conv4', 'conv5', 'head']);
+      expect(meta.groups.at(-1)!.layers).toEqual(['avg_pool', 'predictions']);
+      expect(meta.groups.at(-2)!.layers.at(-1)).toBe('relu');
+      expect(meta.preprocessing).toBe('torch');
+      expect(model.outputs[0].shape).toEqual([null, 2]);
+      checkGroups(model, meta.groups);
+    } finally {
+      model.dispose();
+    }
+  });
+
   test('the trunk of a saved simple_cnn model folder: head dropped, trunk weights, architecture and preprocessing kept', async () => {
     const start = tf.memory().numTensors;
     const first = await createClassifier({ arch: 'simple_cnn', classNames: ['t-shirt', 'trouser', 'pullover', 'dress', 'coat'] });

@@ -4,6 +4,7 @@ import { buildModel, constructModel } from '../src/models/build';
 import { listArchitectures, getArchitecture } from '../src/models/registry';
 import { checkGroups } from '../src/models/groups';
 import { GraftError } from '../src/errors';
+import { architectureMultiplyAdds, multiplyAdds } from '../src/models/multiply-adds';
 
 describe('model registry: every architecture', () => {
   beforeAll(() => initBackend({ backend: 'wasm', log: null }));
@@ -11,7 +12,8 @@ describe('model registry: every architecture', () => {
   const specs = listArchitectures();
   test('the registry lists the issue 3 architectures', () => {
     expect(specs.map((s) => s.name)).toEqual([
-      'vgg16', 'vgg19', 'resnet50', 'resnet101', 'resnet152', 'resnet50v2', 'resnet101v2', 'resnet152v2', 'inception_v3', 'xception', 'simple_cnn',
+      'vgg16', 'vgg19', 'resnet50', 'resnet101', 'resnet152', 'resnet50v2', 'resnet101v2', 'resnet152v2', 'inception_v3', 'xception',
+      'densenet121', 'densenet169', 'densenet201', 'inception_resnet_v2', 'simple_cnn',
     ]);
   });
 
@@ -31,6 +33,8 @@ describe('model registry: every architecture', () => {
         expect(model.countParams()).toBe(spec.params.top);
         expect(model.countParams() - headParams).toBe(spec.params.notop);
       }
+      // The shapes-only count (what graft models prints) is the built model's.
+      expect(architectureMultiplyAdds({ arch: name, inputShape: [topSize, topSize, channels] })).toBe(multiplyAdds(model));
     } finally {
       model.dispose();
     }
@@ -52,6 +56,7 @@ describe('model registry: every architecture', () => {
     const keras: Record<string, number[]> = {
       vgg16: [7, 7, 512], vgg19: [7, 7, 512], inception_v3: [8, 8, 2048], xception: [10, 10, 2048], simple_cnn: [7, 7, 64],
       resnet50: [7, 7, 2048], resnet101: [7, 7, 2048], resnet152: [7, 7, 2048], resnet50v2: [7, 7, 2048], resnet101v2: [7, 7, 2048], resnet152v2: [7, 7, 2048],
+      densenet121: [7, 7, 1024], densenet169: [7, 7, 1664], densenet201: [7, 7, 1920], inception_resnet_v2: [8, 8, 1536],
     };
     // Block outputs Keras documents (inception_v3.py comments) or that follow from where each stage strides.
     const inner: Record<string, Array<[string, number[]]>> = {
@@ -59,6 +64,10 @@ describe('model registry: every architecture', () => {
       resnet50: [['pool1_pool', [56, 56, 64]], ['conv2_block3_out', [56, 56, 256]], ['conv3_block4_out', [28, 28, 512]], ['conv4_block6_out', [14, 14, 1024]]],
       resnet50v2: [['conv2_block3_out', [28, 28, 256]], ['conv3_block4_out', [14, 14, 512]], ['conv4_block6_out', [7, 7, 1024]]],
       xception: [['block1_conv2_act', [147, 147, 64]], ['add_2', [19, 19, 728]], ['add_10', [19, 19, 728]], ['block13_pool', [10, 10, 1024]]],
+      // DenseNet121: 64 + 6 * 32 = 256 channels halved by pool2, 128 + 12 * 32 = 512 halved by pool3, 256 + 24 * 32 = 1024.
+      densenet121: [['pool1', [56, 56, 64]], ['conv2_block6_concat', [56, 56, 256]], ['pool2_pool', [28, 28, 128]], ['pool3_pool', [14, 14, 256]], ['conv4_block24_concat', [14, 14, 1024]], ['pool4_pool', [7, 7, 512]]],
+      // The sizes inception_resnet_v2.py's comments give for each stage.
+      inception_resnet_v2: [['max_pooling2d_1', [35, 35, 192]], ['mixed_5b', [35, 35, 320]], ['block35_10_ac', [35, 35, 320]], ['mixed_6a', [17, 17, 1088]], ['block17_20_ac', [17, 17, 1088]], ['mixed_7a', [8, 8, 2080]], ['custom_scale_layer_39', [8, 8, 2080]]],
     };
     for (const spec of specs) {
       const { model } = constructModel({ arch: spec.name, includeTop: false }, { initializer: 'zeros' });
@@ -72,6 +81,7 @@ describe('model registry: every architecture', () => {
 
   test('ImageNet trunks run forward at their minimum input size; pooling avg/max give vectors', async () => {
     const start = tf.memory().numTensors;
+    // DenseNet and Inception-ResNet V2 run forward in the ONNX parity and stock-tfjs tests.
     for (const name of ['vgg16', 'resnet50', 'resnet50v2', 'inception_v3', 'xception']) {
       const spec = getArchitecture(name);
       const s = spec.minInputSize;
@@ -86,6 +96,27 @@ describe('model registry: every architecture', () => {
       model.dispose();
     }
     expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('DenseNet and Inception-ResNet V2: Keras\'s parameter counts, groups and default head', () => {
+    // Keras Applications' table and model.summary(): total and trainable (the rest are BN moving statistics); the
+    // DenseNet totals also equal torchvision's parameter counts plus two moving statistics per BN channel.
+    const keras: Record<string, { top: number; notop: number; trainable: number; groups: string[] }> = {
+      densenet121: { top: 8_062_504, notop: 7_037_504, trainable: 7_978_856, groups: ['stem', 'conv2', 'conv3', 'conv4', 'conv5', 'head'] },
+      densenet169: { top: 14_307_880, notop: 12_642_880, trainable: 14_149_480, groups: ['stem', 'conv2', 'conv3', 'conv4', 'conv5', 'head'] },
+      densenet201: { top: 20_242_984, notop: 18_321_984, trainable: 20_013_928, groups: ['stem', 'conv2', 'conv3', 'conv4', 'conv5', 'head'] },
+      inception_resnet_v2: { top: 55_873_736, notop: 54_336_736, trainable: 55_813_192, groups: ['stem', 'block35', 'block17', 'block8', 'head'] },
+    };
+    for (const [arch, k] of Object.entries(keras)) {
+      const size = getArchitecture(arch).minInputSize;
+      const { model, meta } = constructModel({ arch, inputShape: [size, size, 3] }, { initializer: 'zeros' });
+      const trainable = model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+      const head = meta.groups.at(-1)!;
+      const got = { top: model.countParams(), notop: model.countParams() - head.layers.reduce((n, l) => n + model.getLayer(l).countParams(), 0), trainable, groups: meta.groups.map((g) => g.name) };
+      expect([arch, got]).toEqual([arch, k]);
+      expect(head.layers).toEqual(['avg_pool', 'predictions']);
+      model.dispose();
+    }
   });
 
   test('Keras layer names where Keras names layers; automatic names where it does not', () => {
@@ -104,6 +135,41 @@ describe('model registry: every architecture', () => {
     const xc = names('xception', 71);
     expect(xc).toEqual(expect.arrayContaining(['block1_conv1', 'block2_sepconv2_act', 'block14_sepconv2_act', 'conv2d_3', 'add_11']));
     expect(xc).not.toContain('add_12');
+    const dn = names('densenet121', 32);
+    expect(dn).toEqual(expect.arrayContaining(['zero_padding2d', 'conv1_conv', 'conv1_bn', 'conv1_relu', 'zero_padding2d_1', 'pool1', 'conv2_block1_0_bn',
+      'conv2_block1_1_conv', 'conv2_block1_2_conv', 'conv2_block6_concat', 'pool2_bn', 'pool2_relu', 'pool2_conv', 'pool2_pool', 'conv5_block16_concat', 'bn', 'relu', 'avg_pool', 'predictions']));
+    expect(dn).not.toContain('conv5_block17_concat');
+    expect(names('densenet201', 32)).toContain('conv4_block48_concat');
+    // Keras leaves 203 convs (conv2d .. conv2d_202), 4 poolings and 40 CustomScaleLayers unnamed in Inception-ResNet V2.
+    const irv2 = names('inception_resnet_v2', 75);
+    expect(irv2).toEqual(expect.arrayContaining(['conv2d', 'conv2d_202', 'batch_normalization_202', 'activation_202', 'max_pooling2d_3', 'average_pooling2d', 'mixed_5b',
+      'block35_1_mixed', 'block35_1_conv', 'block35_1_ac', 'block17_20_ac', 'block8_9_ac', 'block8_10_conv', 'custom_scale_layer', 'custom_scale_layer_39',
+      'conv_7b', 'conv_7b_bn', 'conv_7b_ac', 'avg_pool', 'predictions']));
+    expect(irv2).not.toContain('conv2d_203');
+    expect(irv2).not.toContain('custom_scale_layer_40');
+    expect(irv2).not.toContain('block8_10_ac');
+  });
+
+  test('Inception-ResNet V2 computes Keras\'s CustomScaleLayer (x + up * scale) with stock layers only', () => {
+    const { model } = constructModel({ arch: 'inception_resnet_v2', includeTop: false, inputShape: [75, 75, 3] }, { initializer: 'zeros' });
+    try {
+      const classes = new Set(model.layers.map((l) => l.getClassName()));
+      expect([...classes].sort()).toEqual(['Activation', 'Add', 'AveragePooling2D', 'BatchNormalization', 'Concatenate', 'Conv2D', 'InputLayer', 'MaxPooling2D', 'Rescaling']);
+      const scaleOf = (block: string) => (model.getLayer(`${block}_scale`).getConfig() as { scale: number }).scale;
+      expect([scaleOf('block35_1'), scaleOf('block35_10'), scaleOf('block17_1'), scaleOf('block17_20'), scaleOf('block8_1'), scaleOf('block8_9')]).toEqual([0.17, 0.17, 0.1, 0.1, 0.2, 0.2]);
+      // block8_10 scales by 1: Keras's layer is then a plain sum.
+      expect(model.layers.some((l) => l.name === 'block8_10_scale')).toBe(false);
+      // The sum reads the block input and the scaled 1x1 conv, as CustomScaleLayer()([x, up]) does.
+      const add = model.getLayer('custom_scale_layer');
+      expect(add.inboundNodes[0].inboundLayers.map((l) => l.name)).toEqual(['mixed_5b', 'block35_1_scale']);
+      expect(model.getLayer('block35_1_scale').inboundNodes[0].inboundLayers.map((l) => l.name)).toEqual(['block35_1_conv']);
+      const x = tf.tensor4d([1, -2, 3, 4], [1, 2, 2, 1]);
+      const y = tf.tidy(() => (model.getLayer('block35_1_scale').apply(x) as tf.Tensor).dataSync());
+      x.dispose();
+      expect(Array.from(y)).toEqual(Array.from(Float32Array.from([1, -2, 3, 4].map((v) => v * 0.17))));
+    } finally {
+      model.dispose();
+    }
   });
 
   test('Keras options are validated with errors listing the valid values or the minimum', async () => {
@@ -111,6 +177,8 @@ describe('model registry: every architecture', () => {
     await expect(buildModel({ arch: 'inception_v3', includeTop: false, inputShape: [74, 74, 3] })).rejects.toThrow(/at least 75x75; received 74x74/);
     await expect(buildModel({ arch: 'xception', includeTop: false, inputShape: [70, 80, 3] })).rejects.toThrow(/at least 71x71/);
     await expect(buildModel({ arch: 'resnet50', includeTop: false, inputShape: [31, 31, 3] })).rejects.toThrow(/at least 32x32/);
+    await expect(buildModel({ arch: 'densenet169', includeTop: false, inputShape: [31, 40, 3] })).rejects.toThrow(/densenet169 needs input at least 32x32; received 31x40/);
+    await expect(buildModel({ arch: 'inception_resnet_v2', includeTop: false, inputShape: [74, 74, 3] })).rejects.toThrow(/at least 75x75; received 74x74/);
     await expect(buildModel({ arch: 'resnet50', includeTop: false, pooling: 'mean' as 'avg' })).rejects.toThrow(/pooling must be one of none, avg, max; received "mean"/);
     await expect(buildModel({ arch: 'resnet50', classifierActivation: 'relu' as 'softmax' })).rejects.toThrow(/classifierActivation must be one of softmax, sigmoid/);
     await expect(buildModel({ arch: 'resnet50', weights: 'imagenet', classes: 10 })).rejects.toThrow(/classes 1000; received 10/);

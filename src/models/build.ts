@@ -59,14 +59,22 @@ export interface BuiltModel {
 }
 
 /** Validated build options. */
-interface ResolvedBuild {
+export interface ResolvedBuild {
+  /** The architecture. */
   spec: ArchitectureSpec;
+  /** Whether the Keras top is built. */
   includeTop: boolean;
+  /** [height, width, channels], checked against the minimum size. */
   inputShape: [number, number, number];
+  /** No-top pooling. */
   pooling: Pooling;
+  /** Output units of the top. */
   classes: number;
+  /** Output activation of the top. */
   classifierActivation: OutputActivation;
+  /** Class names for graft.json. */
   classNames: string[];
+  /** What the family builders receive. */
   ctx: BuildContext;
 }
 
@@ -90,7 +98,8 @@ export function resolveInputShape(spec: ArchitectureSpec, inputShape: number[] |
   return [h, w, c];
 }
 
-function resolveBuild(o: BuildModelOptions): ResolvedBuild {
+/** Validates build options and fills Keras's defaults (every error names the valid values). */
+export function resolveBuild(o: BuildModelOptions): ResolvedBuild {
   rejectUnknownKeys('buildModel', o, BUILD_KEYS);
   const spec = getArchitecture(o.arch);
   const includeTop = o.includeTop ?? true;

@@ -38,7 +38,7 @@ export async function importKeras(file: string, o: ImportKerasOptions): Promise<
   const includeTop = o.includeTop ?? false;
   let classes: number | undefined;
   if (includeTop) {
-    const predictions = (await readKerasH5Layers(file)).find((l) => l.name === 'predictions');
+    const predictions = (await readKerasH5Layers(file)).find((l) => (spec.legacyNames?.[l.name] ?? l.name) === 'predictions');
     if (!predictions) throw new GraftError(`${file} has no predictions layer, so it has no top; import it without --top.`);
     classes = predictions.weights[0].shape.at(-1);
   }
@@ -49,7 +49,7 @@ export async function importKeras(file: string, o: ImportKerasOptions): Promise<
     { initializer: 'zeros' },
   );
   try {
-    const report = await loadKerasWeights(built.model, file);
+    const report = await loadKerasWeights(built.model, file, { aliases: spec.legacyNames });
     const dir = o.out ?? path.join(path.dirname(file), path.basename(file).replace(/\.(h5|hdf5|keras)$/i, '') || 'model');
     const meta = await saveModelFolder(dir, built.model, { ...built.meta, weights: path.resolve(file) });
     return { dir, meta, report };

@@ -239,6 +239,18 @@ function matchLayers(model: tf.LayersModel, fileLayers: KerasH5Layer[], file: st
 export interface LoadKerasWeightsOptions {
   /** Fail when the file has layers the model does not use (default false: a top file may feed a no-top model). */
   strict?: boolean;
+  /** File layer names to read as other model layer names (old name -> current name), e.g. an architecture's `legacyNames`. */
+  aliases?: Record<string, string>;
+}
+
+/** Renames file layers by `aliases`, unless the file also has a layer under the new name (then that one is used). */
+function applyAliases(layers: KerasH5Layer[], aliases: Record<string, string> | undefined): KerasH5Layer[] {
+  if (!aliases) return layers;
+  const present = new Set(layers.map((l) => l.name));
+  return layers.map((l) => {
+    const to = Object.hasOwn(aliases, l.name) ? aliases[l.name] : undefined;
+    return to && !present.has(to) ? { ...l, name: to } : l;
+  });
 }
 
 /**
@@ -247,7 +259,7 @@ export interface LoadKerasWeightsOptions {
  */
 export async function loadKerasWeights(model: tf.LayersModel, file: string, options: LoadKerasWeightsOptions = {}): Promise<KerasLoadReport> {
   const staged = await withH5File(file, (f) => {
-    const fileLayers = listLayers(f, file);
+    const fileLayers = applyAliases(listLayers(f, file), options.aliases);
     const { pairs, unused } = matchLayers(model, fileLayers, file);
     if (options.strict && unused.length) {
       throw new GraftError(`${file} has layers the model does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}; check --arch and --top.`);
@@ -325,6 +337,15 @@ function writeStringList(obj: H5.Group, name: string, list: string[], chunkBytes
   }
 }
 
+/** The group at `path` under `parent`, creating it and any missing parents (h5py does so for Keras 2 names like `conv1/conv`). */
+function groupAt(parent: H5.Group, path: string): H5.Group {
+  let g = parent;
+  for (const part of path.split('/')) {
+    g = g.keys().includes(part) ? (g.get(part) as H5.Group) : g.create_group(part);
+  }
+  return g;
+}
+
 /** Writes `model`'s weights as a Keras 2 .h5 file (atomically), readable by Keras `load_weights` and by graft. */
 export async function writeKerasWeights(file: string, model: tf.LayersModel, options: WriteKerasWeightsOptions = {}): Promise<void> {
   const h5 = await loadH5wasm();
@@ -339,11 +360,11 @@ export async function writeKerasWeights(file: string, model: tf.LayersModel, opt
     root.create_attribute('keras_version', '2.15.0');
     for (const layer of model.layers) {
       const name = rename(layer.name);
-      const g = root.create_group(name);
+      const g = groupAt(root, name);
       const values = layer.getWeights();
       const weightNames = layer.weights.map((w) => `${name}/${w.originalName.split('/').pop()}:0`);
       writeStringList(g, 'weight_names', weightNames, chunkBytes);
-      if (weightNames.length) g.create_group(name);
+      if (weightNames.length) groupAt(g, name);
       weightNames.forEach((wn, i) => {
         g.create_dataset({ name: wn, data: values[i].dataSync() as Float32Array, shape: values[i].shape, dtype: '<f' });
       });

@@ -9,6 +9,8 @@ import { RESNET_SPECS } from './resnet';
 import { INCEPTION_V3_SPEC } from './inception_v3';
 import { XCEPTION_SPEC } from './xception';
 import { SIMPLE_CNN_SPEC } from './simple_cnn';
+import { DENSENET_SPECS } from './densenet';
+import { INCEPTION_RESNET_V2_SPEC } from './inception_resnet_v2';
 
 const REGISTRY = new Map<string, ArchitectureSpec>();
 
@@ -18,7 +20,17 @@ export function registerArchitecture(spec: ArchitectureSpec): void {
   REGISTRY.set(spec.name, spec);
 }
 
-for (const spec of [...VGG_SPECS, ...RESNET_SPECS, INCEPTION_V3_SPEC, XCEPTION_SPEC, SIMPLE_CNN_SPEC]) registerArchitecture(spec);
+/** One family per line, in the order `graft models` lists them; graft's own small CNN last. */
+const FAMILIES: ArchitectureSpec[][] = [
+  VGG_SPECS,
+  RESNET_SPECS,
+  [INCEPTION_V3_SPEC],
+  [XCEPTION_SPEC],
+  DENSENET_SPECS,
+  [INCEPTION_RESNET_V2_SPEC],
+  [SIMPLE_CNN_SPEC],
+];
+for (const spec of FAMILIES.flat()) registerArchitecture(spec);
 
 /** Every registered architecture, in registry order. */
 export function listArchitectures(): ArchitectureSpec[] {

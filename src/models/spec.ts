@@ -59,6 +59,8 @@ export interface ArchitectureSpec {
   top(net: Net, x: Sym, args: TopArgs, ctx: BuildContext): Sym;
   /** Names Keras gives the no-top pooling layer (ResNet names them; the others leave them automatic). */
   poolingNames?: { avg: string; max: string };
+  /** Layer names in Keras's ImageNet files that today's Keras spells differently (file name -> model name). */
+  legacyNames?: Record<string, string>;
   /** Input channels at the default shape (default 3, RGB; graft's small CNN takes 1, grey). */
   inputChannels?: number;
   /** Classes of the default top (default 1000, ImageNet's). */

@@ -150,5 +150,5 @@ export async function resolveWeightsFile(weights: string, o: ResolveWeightsOptio
 /** Loads `imagenet`, a Keras .h5 URL or a path into a model built by `buildModel`. */
 export async function loadPretrainedWeights(model: tf.LayersModel, weights: string, o: ResolveWeightsOptions): Promise<KerasLoadReport> {
   const file = await resolveWeightsFile(weights, o);
-  return loadKerasWeights(model, file);
+  return loadKerasWeights(model, file, { aliases: o.spec.legacyNames });
 }
