@@ -109,7 +109,7 @@ function resolveBuild(o: BuildModelOptions): ResolvedBuild {
   if (includeTop && (!Array.isArray(classNames) || classNames.length !== classes)) {
     throw new GraftError(`classNames has ${classNames.length} names but classes is ${classes}; give one name per class.`);
   }
-  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, classNames, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn) } };
+  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, classNames, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn), imagenet: o.weights === 'imagenet' } };
 }
 
 /** Options for `constructModel`. */

@@ -105,7 +105,7 @@ async function registryTrunk(o: TrunkOptions): Promise<Trunk> {
     simpleCnn: o.simpleCnn,
     onProgress: o.onProgress,
   });
-  const defaultHead = spec.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn(o.simpleCnn)) : { pooling: 'avg' as const };
+  const defaultHead = spec.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn(o.simpleCnn)) : (spec.defaultHead ?? { pooling: 'avg' as const });
   return {
     input: built.model.inputs[0],
     output: built.model.outputs[0],
@@ -140,7 +140,7 @@ async function folderTrunk(dir: string, o: TrunkOptions): Promise<Trunk> {
   const output = model.getLayer(boundary!).output as Sym;
   for (const layer of oldHead) layer.dispose();
   const spec = safeArchitecture(meta.architecture);
-  const defaultHead = spec?.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn({})) : { pooling: 'avg' as const };
+  const defaultHead = spec?.name === 'simple_cnn' ? simpleCnnHead(resolveSimpleCnn({})) : (spec?.defaultHead ?? { pooling: 'avg' as const });
   return {
     input: model.inputs[0],
     output,

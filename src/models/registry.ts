@@ -9,6 +9,10 @@ import { RESNET_SPECS } from './resnet';
 import { INCEPTION_V3_SPEC } from './inception_v3';
 import { XCEPTION_SPEC } from './xception';
 import { SIMPLE_CNN_SPEC } from './simple_cnn';
+import { MOBILENET_SPECS } from './mobilenet';
+import { MOBILENET_V2_SPECS } from './mobilenet_v2';
+import { MOBILENET_V3_SPECS } from './mobilenet_v3';
+import { EFFICIENTNET_SPECS } from './efficientnet';
 
 const REGISTRY = new Map<string, ArchitectureSpec>();
 
@@ -19,6 +23,11 @@ export function registerArchitecture(spec: ArchitectureSpec): void {
 }
 
 for (const spec of [...VGG_SPECS, ...RESNET_SPECS, INCEPTION_V3_SPEC, XCEPTION_SPEC, SIMPLE_CNN_SPEC]) registerArchitecture(spec);
+// The mobile families (issue 17), one line each so other families' lines merge beside them.
+for (const spec of MOBILENET_SPECS) registerArchitecture(spec);
+for (const spec of MOBILENET_V2_SPECS) registerArchitecture(spec);
+for (const spec of MOBILENET_V3_SPECS) registerArchitecture(spec);
+for (const spec of EFFICIENTNET_SPECS) registerArchitecture(spec);
 
 /** Every registered architecture, in registry order. */
 export function listArchitectures(): ArchitectureSpec[] {

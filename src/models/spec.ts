@@ -5,13 +5,16 @@
 import { PreprocessMode } from './preprocess';
 import { Net, Sym } from './net';
 import type { SimpleCnnOptions } from './simple_cnn';
+import type { HeadOptions } from './head';
 
 /** One Keras weight file: where Keras downloads it from and the md5 Keras checks. */
 export interface KerasWeightsFile {
   /** Download URL, exactly as in keras/applications. */
   url: string;
-  /** md5 of the file, exactly as in keras/applications. */
-  md5: string;
+  /** md5 of the file, exactly as in keras/applications; absent where Keras checks none or a SHA-256 instead. */
+  md5?: string;
+  /** SHA-256 of the file, where keras/applications gives one (MobileNet V1). */
+  sha256?: string;
 }
 
 /** The ImageNet weight files of an architecture, with and without the classifier top. */
@@ -26,6 +29,8 @@ export interface ImagenetWeights {
 export interface BuildContext {
   /** Resolved configuration of `simple_cnn` (ignored by the ImageNet families). */
   simpleCnn: Required<SimpleCnnOptions>;
+  /** Whether Keras's ImageNet weights are being loaded (EfficientNet adds a stem layer only then, as Keras does). */
+  imagenet?: boolean;
 }
 
 /** The classifier top as Keras builds it. */
@@ -58,4 +63,11 @@ export interface ArchitectureSpec {
   top(net: Net, x: Sym, args: TopArgs, ctx: BuildContext): Sym;
   /** Names Keras gives the no-top pooling layer (ResNet names them; the others leave them automatic). */
   poolingNames?: { avg: string; max: string };
+  /** The head `createClassifier` puts on the trunk when none is given (default: average pooling, no dropout). */
+  defaultHead?: HeadOptions;
+  /**
+   * Parameters Keras counts that graft's stand-in layers do not hold (EfficientNet's Normalization has a scalar
+   * sample `count` the BatchNormalization stand-in has no use for); Keras's count is graft's count plus this.
+   */
+  kerasOnlyParams?: number;
 }
