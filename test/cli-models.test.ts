@@ -28,9 +28,11 @@ describe('graft models / summary / import-keras / features', () => {
   test('models: a table of every architecture with Keras sizes, parameter counts and preprocessing; --json', async () => {
     const text = await runCli('models');
     expect(text.code).toBe(0);
-    expect(text.out).toMatch(/^vgg16 +VGG16 +224 +32 +138,357,544 +14,714,688 +caffe +yes$/m);
-    expect(text.out).toMatch(/^inception_v3 +InceptionV3 +299 +75 +23,851,784 +21,802,784 +tf +yes$/m);
-    expect(text.out).toMatch(/^simple_cnn +graft +28 +8 +- +- +unit +no$/m);
+    expect(text.out).toMatch(/^vgg16 +VGG16 +224 +32 +138,357,544 +14,714,688 +15.47G +caffe +yes$/m);
+    expect(text.out).toMatch(/^inception_v3 +InceptionV3 +299 +75 +23,851,784 +21,802,784 +5.71G +tf +yes$/m);
+    expect(text.out).toMatch(/^mobilenet_v2 +MobileNetV2 +224 +32 +3,538,984 +2,257,984 +300.8M +tf +yes$/m);
+    expect(text.out).toMatch(/^efficientnet_b0 +EfficientNetB0 +224 +32 +5,330,571 +4,049,571 +385.8M +none +yes$/m);
+    expect(text.out).toMatch(/^simple_cnn +graft +28 +8 +- +- +4.2M +unit +no$/m);
     const json = JSON.parse((await runCli('models', '--json')).out);
     expect(json.map((r: { name: string }) => r.name)).toEqual(listArchitectures().map((s) => s.name));
     expect(json.find((r: { name: string }) => r.name === 'resnet152v2')).toMatchObject({ paramsWithTop: 60_380_648, paramsWithoutTop: 58_331_648, preprocessing: 'tf' });

@@ -92,6 +92,7 @@ function efficientnet(variant: number, width: number, depth: number, defaultSize
       notop: { url: `${BASE}/${modelName}_notop.h5`, md5: HASHES[variant][1] },
     },
     params,
+    variantOf: variant === 0 ? undefined : 'efficientnet_b0',
     kerasOnlyParams: 1,
     defaultHead: { pooling: 'avg', dropout: dropoutRate },
     trunk(net, input, ctx) {

@@ -66,6 +66,7 @@ export function mobilenetV1(o: MobileNetV1Options): ArchitectureSpec {
           }
         : null,
     params: o.params,
+    variantOf: alpha === 1 && depthMultiplier === 1 ? undefined : 'mobilenet',
     defaultHead: { pooling: 'avg' },
     trunk(net, input) {
       net.group('stem');

@@ -58,6 +58,7 @@ function mobilenetV2(alpha: number, params: { top: number; notop: number }): Arc
       notop: { url: `${BASE}/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${tag}_224_no_top.h5` },
     },
     params,
+    variantOf: alpha === 1 ? undefined : 'mobilenet_v2',
     defaultHead: { pooling: 'avg' },
     trunk(net, input) {
       net.group('stem');

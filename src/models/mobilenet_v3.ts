@@ -117,6 +117,7 @@ function mobilenetV3(type: 'small' | 'large', alpha: number, minimalistic: boole
       notop: { url: `${BASE}/weights_mobilenet_v3_${key}_no_top_v2.h5`, md5: HASHES[key][1] },
     },
     params,
+    variantOf: alpha === 1 && !minimalistic ? undefined : `mobilenet_v3_${type}`,
     defaultHead: { pooling: 'avg', dropout: dropoutRate },
     trunk(net, input) {
       net.group('stem');

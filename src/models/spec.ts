@@ -63,6 +63,11 @@ export interface ArchitectureSpec {
   top(net: Net, x: Sym, args: TopArgs, ctx: BuildContext): Sym;
   /** Names Keras gives the no-top pooling layer (ResNet names them; the others leave them automatic). */
   poolingNames?: { avg: string; max: string };
+  /**
+   * The registry entry this one is a width variant of (`mobilenet_v2` for `mobilenet_v2_0.35`); registry-wide tests
+   * that build and run every entry run variants only with GRAFT_SLOW_TESTS=1, as they share all code with it.
+   */
+  variantOf?: string;
   /** The head `createClassifier` puts on the trunk when none is given (default: average pooling, no dropout). */
   defaultHead?: HeadOptions;
   /**

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { listArchitectures } from '../../models/registry';
 import { ArchitectureSpec } from '../../models/spec';
+import { architectureMacs } from '../../models/macs';
 
 /** Renders rows as a left-aligned text table (numbers right-aligned). */
 export function textTable(header: string[], rows: string[][], rightAligned: number[] = []): string {
@@ -14,7 +15,12 @@ export function formatCount(n: number | undefined): string {
   return n === undefined ? '-' : n.toLocaleString('en-US');
 }
 
-/** The registry as `graft models --json` prints it. */
+/** Multiply-adds for humans: `300.8M`, `15.47G`. */
+export function formatMacs(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : `${(n / 1e6).toFixed(1)}M`;
+}
+
+/** The registry as `graft models --json` prints it (multiply-adds are counted over each model built at its default size). */
 export function architectureRows(specs: ArchitectureSpec[] = listArchitectures()) {
   return specs.map((s) => ({
     name: s.name,
@@ -23,6 +29,7 @@ export function architectureRows(specs: ArchitectureSpec[] = listArchitectures()
     minInputSize: s.minInputSize,
     paramsWithTop: s.params?.top ?? null,
     paramsWithoutTop: s.params?.notop ?? null,
+    macsPerImage: architectureMacs(s),
     preprocessing: s.preprocessing,
     imagenetWeights: s.imagenet !== null,
   }));
@@ -31,7 +38,7 @@ export function architectureRows(specs: ArchitectureSpec[] = listArchitectures()
 /** `graft models`: the architectures graft builds, with Keras's sizes, parameter counts and preprocessing. */
 export function modelsCommand(): Command {
   return new Command('models')
-    .description('list the architectures: default and minimum input size, parameters with and without top, preprocessing')
+    .description('list the architectures: default and minimum input size, parameters with and without top, multiply-adds per image, preprocessing')
     .option('--json', 'print the list as JSON')
     .action((opts: { json?: boolean }) => {
       const rows = architectureRows();
@@ -40,7 +47,7 @@ export function modelsCommand(): Command {
         return;
       }
       const table = textTable(
-        ['name', 'keras', 'input', 'min', 'params (top)', 'params (no top)', 'preprocessing', 'imagenet'],
+        ['name', 'keras', 'input', 'min', 'params (top)', 'params (no top)', 'mult-adds', 'preprocessing', 'imagenet'],
         rows.map((r) => [
           r.name,
           r.keras,
@@ -48,10 +55,11 @@ export function modelsCommand(): Command {
           String(r.minInputSize),
           formatCount(r.paramsWithTop ?? undefined),
           formatCount(r.paramsWithoutTop ?? undefined),
+          formatMacs(r.macsPerImage),
           r.preprocessing,
           r.imagenetWeights ? 'yes' : 'no',
         ]),
-        [2, 3, 4, 5],
+        [2, 3, 4, 5, 6],
       );
       process.stdout.write(table + '\n');
     });
