@@ -124,7 +124,7 @@ function efficientnet(variant: number, width: number, depth: number, defaultSize
           b++;
         }
       });
-      net.group('top');
+      // top_conv stays in block7's group, so the last stage (what a last-stage fine-tune trains) is block7 + top_conv.
       x = net.conv(x, { filters: roundFilters(1280), kernel: 1, padding: 'same', useBias: false, name: 'top_conv' });
       x = net.bn(x, { name: 'top_bn' });
       return net.act(x, 'swish', 'top_activation');
