@@ -16,6 +16,7 @@ import { correctPad, hardSigmoid, hardSwish, makeDivisible } from '../src/models
 import { loadH5wasm, loadKerasWeights, writeKerasWeights } from '../src/models/keras-h5';
 import { architectureMacs, countMacs } from '../src/models/macs';
 import { saveModelFolder } from '../src/io/model-folder';
+import { mobilenetV1 } from '../src/models/mobilenet';
 import { scrambleWeights } from './helpers/scramble';
 import { tmpDir } from './helpers/tmp';
 
@@ -144,6 +145,19 @@ describe('mobile families: Keras parity of the architectures', () => {
     expect(model.getLayer('stem_conv').countParams()).toBe(3 * 3 * 3 * 64);
     expect(model.layers.some((l) => l.name === 'block7d_add')).toBe(true);
     expect((model.getLayer('top_conv').outputShape as number[])[3]).toBe(2560);
+    model.dispose();
+  });
+
+  test('MobileNet\'s depth multiplier widens each depthwise conv (no ImageNet weights exist for it, as in Keras)', () => {
+    const spec = mobilenetV1({ alpha: 0.25, depthMultiplier: 2, params: null });
+    expect([spec.name, spec.imagenet, spec.variantOf]).toEqual(['mobilenet_0.25_dm2', null, 'mobilenet']);
+    const net = new Net({ initializer: 'zeros' });
+    const input = tf.input({ shape: [32, 32, 3] });
+    const model = tf.model({ inputs: input, outputs: spec.trunk(net, input, { simpleCnn: {} as never }) });
+    // conv1 has 8 channels; conv_dw_1 makes 2 per channel (3*3*8*2 weights), so conv_pw_1 reads 16 channels.
+    expect(model.getLayer('conv_dw_1').countParams()).toBe(3 * 3 * 8 * 2);
+    expect(model.getLayer('conv_pw_1').countParams()).toBe(16 * 16);
+    expect((model.getLayer('conv_dw_13').outputShape as number[]).slice(1)).toEqual([1, 1, 512]);
     model.dispose();
   });
 });
