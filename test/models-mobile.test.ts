@@ -230,11 +230,32 @@ describe('mobile families: weights and saved models', () => {
     const b = constructModel({ arch: 'efficientnet_b0', includeTop: false, inputShape: [32, 32, 3], weights: 'imagenet' }, { initializer: 'zeros' });
     scrambleWeights(a.model, 4);
     const file = path.join(dir, 'keras-normalization.h5');
-    await writeKerasLike(file, a.model);
+    await writeKerasLike(file, a.model, { rename: (n) => (n === 'normalization' ? 'normalization_2' : n), kerasNormalization: true });
     const report = await loadKerasWeights(b.model, file, { strict: true });
     expect(report.byOrder).toBe(1);
     expect(b.model.getLayer('normalization').getWeights()[1].dataSync()).toEqual(a.model.getLayer('normalization').getWeights()[1].dataSync());
     expect(await predict(b.model, 2)).toEqual(await predict(a.model, 2));
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  test('mobilenet_v3_small: Keras\'s ImageNet files use TF-Keras 2 names (Conv/BatchNorm, expanded_conv_3/squeeze_excite/Conv_1, Logits); they load by name', async () => {
+    const a = constructModel({ arch: 'mobilenet_v3_small', inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+    const b = constructModel({ arch: 'mobilenet_v3_small', inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+    scrambleWeights(a.model, 5);
+    const kerasTwo = (n: string) =>
+      n
+        .replace(/^conv(_\d)?(_bn)?$/, (_m, d = '', bn = '') => `Conv${d}${bn ? '/BatchNorm' : ''}`)
+        .replace(/^logits$/, 'Logits')
+        .replace(/^(expanded_conv(?:_\d+)?)_(expand|depthwise|project)(_bn)?$/, (_m, p, op, bn = '') => `${p}/${op}${bn ? '/BatchNorm' : ''}`)
+        .replace(/^(expanded_conv(?:_\d+)?)_squeeze_excite_conv(_1)?$/, (_m, p, one = '') => `${p}/squeeze_excite/Conv${one}`);
+    expect(kerasTwo('expanded_conv_3_squeeze_excite_conv_1')).toBe('expanded_conv_3/squeeze_excite/Conv_1');
+    expect(kerasTwo('expanded_conv_depthwise_bn')).toBe('expanded_conv/depthwise/BatchNorm');
+    const file = path.join(dir, 'v3-keras2-names.h5');
+    await writeKerasLike(file, a.model, { rename: kerasTwo });
+    const report = await loadKerasWeights(b.model, file, { strict: true });
+    expect(report).toEqual({ byName: a.model.layers.filter((l) => l.weights.length > 0).length, byOrder: 0, unused: [] });
+    expect(await predict(b.model, 3)).toEqual(await predict(a.model, 3));
     a.model.dispose();
     b.model.dispose();
   });
@@ -302,31 +323,48 @@ describe('multiply-adds per image', () => {
   });
 });
 
-/** Writes `model`'s weights as a Keras 2 session would for EfficientNet: Normalization as mean, variance and count, named `normalization_2`. */
-async function writeKerasLike(file: string, model: tf.LayersModel): Promise<void> {
+/**
+ * Writes `model`'s weights the way a Keras 2 session lays them out (h5py creates the groups a slash in a name
+ * implies): layers renamed by `rename`, and with `kerasNormalization` the Normalization layer as Keras stores it
+ * (mean and variance of shape [1, 1, 1, 3] and a scalar count).
+ */
+async function writeKerasLike(file: string, model: tf.LayersModel, o: { rename: (name: string) => string; kerasNormalization?: boolean }): Promise<void> {
   const h5 = await loadH5wasm();
-  const mem = `/keras-like-${process.pid}.h5`;
+  const mem = `/keras-like-${process.pid}-${Date.now()}.h5`;
   const f = new h5.File(mem, 'w');
+  // h5wasm does not create intermediate groups, so each level of a slashed path is made first.
+  const group = (root: H5Group, p: string): H5Group => {
+    let g = root;
+    for (const part of p.split('/')) g = (g.get(part) as H5Group | null) ?? g.create_group(part);
+    return g;
+  };
   try {
     const layers = model.layers.filter((l) => l.weights.length > 0);
-    const rename = (n: string) => (n === 'normalization' ? 'normalization_2' : n);
-    const width = Math.max(...layers.map((l) => rename(l.name).length));
-    f.create_attribute('layer_names', layers.map((l) => rename(l.name)), [layers.length], `S${width}`);
-    for (const layer of layers) {
-      const name = rename(layer.name);
-      const g = f.create_group(name);
-      g.create_group(name);
+    const names = layers.map((l) => o.rename(l.name));
+    f.create_attribute('layer_names', names, [names.length], `S${Math.max(...names.map((n) => n.length))}`);
+    layers.forEach((layer, li) => {
+      const name = names[li];
+      const g = group(f as unknown as H5Group, name);
       const values = layer.getWeights().map((t) => ({ data: t.dataSync() as Float32Array, shape: t.shape }));
-      const entries = name.startsWith('normalization')
-        ? [['mean', values[0].data, [1, 1, 1, 3]], ['variance', values[1].data, [1, 1, 1, 3]], ['count', Float32Array.of(1e6), []]] as const
-        : layer.weights.map((w, i) => [w.originalName.split('/').pop()!, values[i].data, values[i].shape] as const);
-      const names = entries.map(([n]) => `${name}/${n}:0`);
-      g.create_attribute('weight_names', names, [names.length], `S${Math.max(...names.map((n) => n.length))}`);
-      entries.forEach(([, data, shape], i) => g.create_dataset({ name: names[i], data, shape: [...shape], dtype: '<f' }));
-    }
+      const entries =
+        o.kerasNormalization && layer.name === 'normalization'
+          ? ([['mean', values[0].data, [1, 1, 1, 3]], ['variance', values[1].data, [1, 1, 1, 3]], ['count', Float32Array.of(1e6), []]] as const)
+          : layer.weights.map((w, i) => [w.originalName.split('/').pop()!, values[i].data, values[i].shape] as const);
+      const weightNames = entries.map(([n]) => `${name}/${n}:0`);
+      g.create_attribute('weight_names', weightNames, [weightNames.length], `S${Math.max(...weightNames.map((n) => n.length))}`);
+      const inner = group(g, name);
+      entries.forEach(([n, data, shape]) => inner.create_dataset({ name: `${n}:0`, data, shape: [...shape], dtype: '<f' }));
+    });
   } finally {
     f.close();
   }
   fs.writeFileSync(file, h5.FS!.readFile(mem));
   h5.FS!.unlink(mem);
 }
+
+type H5Group = {
+  get(path: string): unknown;
+  create_group(name: string): H5Group;
+  create_attribute(name: string, data: string[], shape: number[], dtype: string): void;
+  create_dataset(o: { name: string; data: Float32Array; shape: number[]; dtype: string }): void;
+};

@@ -190,6 +190,15 @@ function autoIndex(name: string): number {
   return m?.[2] ? Number(m[2]) : 0;
 }
 
+/**
+ * TF-Keras 2 named MobileNetV3's layers with slashes (`Conv/BatchNorm`, `expanded_conv_3/squeeze_excite/Conv_1`,
+ * `Logits`), and Keras's ImageNet files carry those names; Keras 3 (and graft) name the same layers `conv_bn`,
+ * `expanded_conv_3_squeeze_excite_conv_1`, `logits`. Keras 3 loads such files by order; graft maps the names.
+ */
+function kerasThreeName(name: string): string {
+  return name.includes('/') || /^(Conv(_\d)?|Logits)$/.test(name) ? name.replace(/\/BatchNorm/g, '_bn').replace(/\//g, '_').toLowerCase() : name;
+}
+
 /** A layer's weight signature: how many weights and their ranks, which tells a conv from a batch norm. */
 function signature(ranks: number[]): string {
   return ranks.join(',');
@@ -199,6 +208,10 @@ function signature(ranks: number[]): string {
 function matchLayers(model: tf.LayersModel, fileLayers: KerasH5Layer[], file: string): { pairs: Array<[tf.layers.Layer, KerasH5Layer, 'name' | 'order']>; unused: string[] } {
   const modelLayers = model.layers.filter((l) => l.weights.length > 0);
   const byName = new Map(fileLayers.map((l) => [l.name, l]));
+  for (const l of fileLayers) {
+    const alias = kerasThreeName(l.name);
+    if (!byName.has(alias)) byName.set(alias, l);
+  }
   const pairs: Array<[tf.layers.Layer, KerasH5Layer, 'name' | 'order']> = [];
   const usedFile = new Set<string>();
   const pendingModel: tf.layers.Layer[] = [];
