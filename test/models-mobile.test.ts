@@ -19,6 +19,7 @@ import { saveModelFolder } from '../src/io/model-folder';
 import { mobilenetV1 } from '../src/models/mobilenet';
 import { scrambleWeights } from './helpers/scramble';
 import { tmpDir } from './helpers/tmp';
+import { runCli } from './helpers/run-cli';
 
 /** Keras's parameter counts: [with top, without top] at 1000 classes. */
 const KERAS_PARAMS: Record<string, [number, number]> = {
@@ -135,16 +136,18 @@ describe('mobile families: Keras parity of the architectures', () => {
     expect(v3.shapes.get('conv_1_bn')).toEqual([7, 7, 960]);
   });
 
-  test('correct_pad, make_divisible and B1-B7 widths follow Keras', () => {
+  test('correct_pad, make_divisible and the B1-B7 width and depth rounding follow Keras', () => {
     expect(makeDivisible(32 * 0.35)).toBe(16);
     expect(makeDivisible(1280 * 1.4)).toBe(1792);
     expect(makeDivisible(88 / 24 * 24 * 0.75)).toBe(64);
     const odd = tf.input({ shape: [15, 16, 3] });
     expect(correctPad(odd, 5)).toEqual([[2, 2], [1, 2]]);
-    const { model } = constructModel({ arch: 'efficientnet_b7', includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
-    expect(model.getLayer('stem_conv').countParams()).toBe(3 * 3 * 3 * 64);
-    expect(model.layers.some((l) => l.name === 'block7d_add')).toBe(true);
-    expect((model.getLayer('top_conv').outputShape as number[])[3]).toBe(2560);
+    // B2: width 1.1 rounds 32 * 1.1 down to 32 and 1280 * 1.1 to 1408; depth 1.2 gives stage 7 two blocks.
+    const { model } = constructModel({ arch: 'efficientnet_b2', includeTop: false, inputShape: [32, 32, 3] }, { initializer: 'zeros' });
+    expect(model.getLayer('stem_conv').countParams()).toBe(3 * 3 * 3 * 32);
+    expect(model.layers.some((l) => l.name === 'block7b_add')).toBe(true);
+    expect(model.layers.some((l) => l.name === 'block7c_add')).toBe(false);
+    expect((model.getLayer('top_conv').outputShape as number[])[3]).toBe(1408);
     model.dispose();
   });
 
@@ -368,3 +371,18 @@ type H5Group = {
   create_attribute(name: string, data: string[], shape: number[], dtype: string): void;
   create_dataset(o: { name: string; data: Float32Array; shape: number[]; dtype: string }): void;
 };
+
+// The README's example, end to end through the CLI: minutes on 2 cores, so only with GRAFT_SLOW_TESTS=1.
+(process.env.GRAFT_SLOW_TESTS === '1' ? describe : describe.skip)('graft train --arch mobilenet_v2 (slow)', () => {
+  const dir = tmpDir();
+  test('trains from scratch at 96 px on the grey Fashion-MNIST sample, replicated to 3 channels', async () => {
+    const out = path.join(dir, 'm');
+    const data = path.join(__dirname, '..', 'datasets', 'fashion-mnist-5-9', 'train');
+    const r = await runCli('--quiet', 'train', '--arch', 'mobilenet_v2', '--weights', 'none', '--input-size', '96', '--data', data, '--epochs', '1', '--out', out);
+    expect(r.code).toBe(0);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'graft.json'), 'utf8'));
+    expect(meta).toMatchObject({ architecture: 'mobilenet_v2', inputShape: [96, 96, 3], preprocessing: 'tf' });
+    expect(meta.groups.map((g: { name: string }) => g.name)).toEqual(['stem', 'stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'stage6', 'stage7', 'head']);
+    expect(Number.isFinite(meta.metrics.val_loss)).toBe(true);
+  }, 1_800_000);
+});
