@@ -127,8 +127,10 @@ describe('mobile families: Keras parity of the architectures', () => {
     expect(b0.classes.get('block6d_drop')).toBe('Dropout');
     expect(b0.shapes.has('block1a_drop')).toBe(false); // drop rate 0 for the first block, so Keras adds none
     expect(b0.shapes.get('top_activation')).toEqual([7, 7, 1280]);
-    // Without ImageNet weights Keras leaves out the stddev rescaling.
+    // Without ImageNet weights Keras leaves out the stddev rescaling; Keras's file given by path counts as ImageNet.
     expect(layers('efficientnet_b0').shapes.has('rescaling_1')).toBe(false);
+    expect(layers('efficientnet_b0', { weights: '/offline/efficientnetb0_notop.h5' }).shapes.has('rescaling_1')).toBe(true);
+    expect(layers('efficientnet_b0', { weights: '/offline/efficientnetb1_notop.h5' }).shapes.has('rescaling_1')).toBe(false);
     const v3 = layers('mobilenet_v3_large');
     expect(v3.shapes.get('expanded_conv_12_depthwise_pad')).toEqual([17, 17, 672]);
     expect(v3.shapes.get('expanded_conv_14_squeeze_excite_mul')).toEqual([7, 7, 960]);
