@@ -7,7 +7,9 @@
  * 2. A fine-tuning step, batch 16 @224, only the last stage and a new head trainable: graft with the frozen prefix
  *    on onnxruntime and the suffix in tfjs wasm, graft all in tfjs wasm, and PyTorch.
  *
- * Knobs: GRAFT_BENCH_ONNX_ARCHS (resnet50,vgg16), GRAFT_BENCH_ONNX_STEP_ARCHS (resnet50,vgg16),
+ * MobileNetV2 and EfficientNetB0 (issue 17) run against torchvision's mobilenet_v2 / efficientnet_b0 the same way.
+ *
+ * Knobs: GRAFT_BENCH_ONNX_ARCHS (resnet50,vgg16,mobilenet_v2,efficientnet_b0), GRAFT_BENCH_ONNX_STEP_ARCHS (the same),
  * GRAFT_BENCH_REPS (2), GRAFT_BENCH_ONNX_SKIP (comma list of: features, tfjs, torch, step).
  */
 import { spawnSync } from 'node:child_process';
@@ -47,8 +49,8 @@ function config(): Config {
   const env = process.env;
   const list = (v: string | undefined, d: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : d);
   return {
-    archs: list(env.GRAFT_BENCH_ONNX_ARCHS, ['resnet50', 'vgg16']),
-    stepArchs: list(env.GRAFT_BENCH_ONNX_STEP_ARCHS, ['resnet50', 'vgg16']),
+    archs: list(env.GRAFT_BENCH_ONNX_ARCHS, ['resnet50', 'vgg16', 'mobilenet_v2', 'efficientnet_b0']),
+    stepArchs: list(env.GRAFT_BENCH_ONNX_STEP_ARCHS, ['resnet50', 'vgg16', 'mobilenet_v2', 'efficientnet_b0']),
     reps: Number(env.GRAFT_BENCH_REPS ?? 2),
     skip: list(env.GRAFT_BENCH_ONNX_SKIP, []),
   };

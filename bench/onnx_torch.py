@@ -20,13 +20,22 @@ from PIL import Image
 
 
 def trunk(arch):
-    """(frozen part, last stage, feature width), split where graft's groups split: ResNet50 conv5, VGG16 block5."""
+    """(frozen part, last stage, feature width), split where graft's groups split: ResNet50 conv5, VGG16 block5,
+    MobileNetV2 stage7, EfficientNetB0 block7."""
     if arch == 'resnet50':
         m = torchvision.models.resnet50()
         return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3), m.layer4, 2048
     if arch == 'vgg16':
         f = torchvision.models.vgg16().features
         return f[:24], f[24:], 512
+    if arch == 'mobilenet_v2':
+        # graft's last group (stage7) is block_16 plus Conv_1: torchvision's features[17] and features[18].
+        f = torchvision.models.mobilenet_v2().features
+        return f[:17], f[17:], 1280
+    if arch == 'efficientnet_b0':
+        # graft's last group (block7) is the stage-7 MBConv plus top_conv: torchvision's features[7] and features[8].
+        f = torchvision.models.efficientnet_b0().features
+        return f[:7], f[7:], 1280
     raise SystemExit(f'unknown arch {arch}')
 
 

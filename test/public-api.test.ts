@@ -18,7 +18,7 @@ const PUBLIC_NAMES = [
   'checkTrainOptions', 'classificationLoss', 'classificationMetrics', 'classificationReportDict', 'confusionMatrix',
   'constantSchedule', 'constructModel', 'coreCount', 'cosineSchedule', 'countBatches', 'createClassifier',
   'createFeatureExtractor', 'createGradientPool', 'createModelRunner', 'createOnnxModelRunner',
-  'createOnnxPredictor', 'createOnnxPrefixRunner', 'createOnnxSession', 'createPredictor', 'exportWebPage', 'quantizeWeights', 'serveStatic', 'QUANTIZE_DTYPES', 'createPrefixRunner',
+  'createOnnxPredictor', 'createOnnxPrefixRunner', 'createOnnxSession', 'createPredictor', 'architectureMultiplyAdds', 'multiplyAdds', 'exportWebPage', 'quantizeWeights', 'serveStatic', 'QUANTIZE_DTYPES', 'createPrefixRunner',
   'createStepEngine', 'createTfjsEnginePredictor', 'createWorkerPredictor', 'cudaProviderInstalled',
   'currentBackend', 'defaultInputShape', 'describeTrainable', 'disposeLoopState', 'emptyMultilabelCounts',
   'evaluate', 'evaluateSource', 'evenMults', 'expandImagePaths', 'exportFashionMnist', 'exportModelFolderOnnx',

@@ -120,7 +120,15 @@ export function resolveBuild(o: BuildModelOptions): ResolvedBuild {
   if (includeTop && (!Array.isArray(classNames) || classNames.length !== classes)) {
     throw new GraftError(`classNames has ${classNames.length} names but classes is ${classes}; give one name per class.`);
   }
-  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, classNames, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn) } };
+  return { spec, includeTop, inputShape, pooling, classes, classifierActivation, classNames, ctx: { simpleCnn: resolveSimpleCnn(o.simpleCnn), imagenet: isImagenetWeights(spec, o.weights) } };
+}
+
+/** Whether `weights` is Keras's ImageNet file of `spec`: `imagenet`, or that file by path or URL (e.g. placed by hand offline). */
+function isImagenetWeights(spec: ArchitectureSpec, weights: string | null | undefined): boolean {
+  if (weights === 'imagenet') return true;
+  if (typeof weights !== 'string' || !spec.imagenet) return false;
+  const base = (p: string) => p.split(/[\\/]/).pop();
+  return [spec.imagenet.top.url, spec.imagenet.notop.url].some((url) => base(url) === base(weights));
 }
 
 /** Options for `constructModel`. */

@@ -143,9 +143,20 @@ function listLayers(f: H5.File, file: string): KerasH5Layer[] {
       if (!ds || !('shape' in ds)) throw new GraftError(`${file}: layer ${name} lists weight ${w} but the file has no dataset for it; the file is damaged. Download it again.`);
       return { name: w, shape: [...(ds.shape ?? [])] };
     });
-    layers.push(...splitNested(name, weights));
+    layers.push(...splitNested(name, weights).map(normalizationAsBatchNorm));
   }
   return layers;
+}
+
+/**
+ * Keras's Normalization layer (EfficientNet's stem) stores `mean`, `variance` and a scalar sample `count`; graft's
+ * stand-in is a BatchNormalization without gamma and beta, so the file layer offers it mean and variance only, flat.
+ */
+function normalizationAsBatchNorm(layer: KerasH5Layer): KerasH5Layer {
+  const base = (w: KerasH5Weight) => w.name.split('/').pop()!.replace(/:0$/, '');
+  if (layer.weights.map(base).join(',') !== 'mean,variance,count') return layer;
+  const flat = (w: KerasH5Weight) => ({ ...w, shape: [w.shape.reduce((a, b) => a * b, 1)] });
+  return { ...layer, weights: layer.weights.slice(0, 2).map(flat) };
 }
 
 /**
@@ -171,12 +182,21 @@ export interface KerasLoadReport {
 }
 
 /** Keras's automatic layer-name stems; only layers named like this may be matched by order rather than by name. */
-const AUTO_NAME = /^(conv2d|batch_normalization|separable_conv2d|depthwise_conv2d|dense|convolution2d|batchnormalization)(?:_(\d+))?$/;
+const AUTO_NAME = /^(conv2d|batch_normalization|separable_conv2d|depthwise_conv2d|dense|convolution2d|batchnormalization|normalization)(?:_(\d+))?$/;
 
 /** Creation index of an automatic name (`conv2d` is 0 in a fresh session; Keras 1 files start at `_1`). */
 function autoIndex(name: string): number {
   const m = AUTO_NAME.exec(name);
   return m?.[2] ? Number(m[2]) : 0;
+}
+
+/**
+ * TF-Keras 2 named MobileNetV3's layers with slashes (`Conv/BatchNorm`, `expanded_conv_3/squeeze_excite/Conv_1`,
+ * `Logits`), and Keras's ImageNet files carry those names; Keras 3 (and graft) name the same layers `conv_bn`,
+ * `expanded_conv_3_squeeze_excite_conv_1`, `logits`. Keras 3 loads such files by order; graft maps the names.
+ */
+function kerasThreeName(name: string): string {
+  return name.includes('/') || /^(Conv(_\d)?|Logits)$/.test(name) ? name.replace(/\/BatchNorm/g, '_bn').replace(/\//g, '_').toLowerCase() : name;
 }
 
 /** A layer's weight signature: how many weights and their ranks, which tells a conv from a batch norm. */
@@ -188,6 +208,10 @@ function signature(ranks: number[]): string {
 function matchLayers(model: tf.LayersModel, fileLayers: KerasH5Layer[], file: string): { pairs: Array<[tf.layers.Layer, KerasH5Layer, 'name' | 'order']>; unused: string[] } {
   const modelLayers = model.layers.filter((l) => l.weights.length > 0);
   const byName = new Map(fileLayers.map((l) => [l.name, l]));
+  for (const l of fileLayers) {
+    const alias = kerasThreeName(l.name);
+    if (!byName.has(alias)) byName.set(alias, l);
+  }
   const pairs: Array<[tf.layers.Layer, KerasH5Layer, 'name' | 'order']> = [];
   const usedFile = new Set<string>();
   const pendingModel: tf.layers.Layer[] = [];

@@ -22,8 +22,8 @@ export interface ConvArgs {
   padding?: 'same' | 'valid';
   /** Whether the layer has a bias (Keras default true). */
   useBias?: boolean;
-  /** Activation fused into the layer (VGG does this; the others use separate activation layers). */
-  activation?: 'relu' | 'linear';
+  /** Activation fused into the layer (VGG and EfficientNet's squeeze-and-excite convs do this). */
+  activation?: 'relu' | 'linear' | 'swish' | 'sigmoid';
   /** Layer name; omitted means a Keras automatic name (`conv2d`, `conv2d_1`, ...). */
   name?: string;
 }
@@ -36,7 +36,28 @@ export interface BatchNormArgs {
   epsilon?: number;
   /** Whether the layer learns gamma (Inception V3 turns it off). */
   scale?: boolean;
+  /** Moving-average momentum (Keras default 0.99; MobileNet V2/V3 use 0.999). */
+  momentum?: number;
 }
+
+/** Options for `Net.depthwiseConv`. */
+export interface DepthwiseConvArgs {
+  /** Kernel size (square). */
+  kernel: number;
+  /** Stride (square). */
+  strides?: number;
+  /** `same` or `valid` (Keras default `valid`). */
+  padding?: 'same' | 'valid';
+  /** Output channels per input channel (Keras default 1). */
+  depthMultiplier?: number;
+  /** Whether the layer has a bias (Keras default true). */
+  useBias?: boolean;
+  /** Layer name; omitted means `depthwise_conv2d`, `depthwise_conv2d_1`, ... */
+  name?: string;
+}
+
+/** Zero padding: the same on every side, or [[top, bottom], [left, right]] as Keras's `correct_pad` gives it. */
+export type Padding2D = number | [[number, number], [number, number]];
 
 /** A model under construction: names layers like Keras and records which group each layer belongs to. */
 export class Net {
@@ -99,7 +120,7 @@ export class Net {
   conv(x: Sym, a: ConvArgs): Sym {
     const layer = tf.layers.conv2d({
       ...this.convBase(a, 'conv2d'),
-      activation: a.activation ?? 'linear',
+      activation: (a.activation ?? 'linear') as 'linear',
       kernelInitializer: this.kernelInit(),
     });
     return this.apply(layer, x);
@@ -121,6 +142,7 @@ export class Net {
       axis: -1,
       epsilon: a.epsilon ?? 1e-3,
       scale: a.scale ?? true,
+      momentum: a.momentum ?? 0.99,
       name: a.name ?? this.autoName('batch_normalization'),
     });
     return this.apply(layer, x);
@@ -154,10 +176,58 @@ export class Net {
     return this.apply(layer, x);
   }
 
-  /** Symmetric zero padding. */
-  zeroPad(x: Sym, pad: number, name?: string): Sym {
-    const layer = tf.layers.zeroPadding2d({ padding: [[pad, pad], [pad, pad]], name: name ?? this.autoName('zero_padding2d') });
+  /** Zero padding, symmetric or per side. */
+  zeroPad(x: Sym, pad: Padding2D, name?: string): Sym {
+    const padding: [[number, number], [number, number]] = typeof pad === 'number' ? [[pad, pad], [pad, pad]] : pad;
+    const layer = tf.layers.zeroPadding2d({ padding, name: name ?? this.autoName('zero_padding2d') });
     return this.apply(layer, x);
+  }
+
+  /** DepthwiseConv2D with Keras defaults (valid padding, bias, depth multiplier 1). */
+  depthwiseConv(x: Sym, a: DepthwiseConvArgs): Sym {
+    const layer = tf.layers.depthwiseConv2d({
+      kernelSize: a.kernel,
+      strides: a.strides ?? 1,
+      padding: a.padding ?? 'valid',
+      depthMultiplier: a.depthMultiplier ?? 1,
+      useBias: a.useBias ?? true,
+      name: a.name ?? this.autoName('depthwise_conv2d'),
+      depthwiseInitializer: this.kernelInit(),
+    });
+    return this.apply(layer, x);
+  }
+
+  /** Keras's ReLU layer, capped at `maxValue` when given (ReLU6 is `maxValue` 6). */
+  relu(x: Sym, a: { maxValue?: number; name?: string } = {}): Sym {
+    return this.apply(tf.layers.reLU({ maxValue: a.maxValue, name: a.name ?? this.autoName('re_lu') }), x);
+  }
+
+  /** Rescaling: x * scale + offset; `scale` may be one factor per channel, as EfficientNet's third stem layer has it. */
+  rescale(x: Sym, a: { scale: number | number[]; offset?: number; name?: string }): Sym {
+    // tfjs types `scale` as a number, but its call is a broadcasting mul, so a per-channel list works and round-trips.
+    const layer = tf.layers.rescaling({ scale: a.scale as number, offset: a.offset ?? 0, name: a.name ?? this.autoName('rescaling') });
+    return this.apply(layer, x);
+  }
+
+  /**
+   * Keras's Normalization layer ((x - mean) / max(sqrt(variance), 1e-7), per channel, weights `mean` and
+   * `variance`), which tfjs 4.22 lacks: built as a BatchNormalization without gamma and beta whose moving mean and
+   * variance are those weights, so stock tfjs loads it. epsilon 1e-14 makes sqrt(var + eps) equal Keras's floor of
+   * 1e-7 where the variance is 0. Keras's third weight, the scalar sample `count`, is not needed to apply it.
+   */
+  normalization(x: Sym, name?: string): Sym {
+    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: 1e-14, center: false, scale: false, name: name ?? this.autoName('normalization') });
+    return this.apply(layer, x);
+  }
+
+  /** Reshape (batch dimension excluded). */
+  reshape(x: Sym, targetShape: number[], name?: string): Sym {
+    return this.apply(tf.layers.reshape({ targetShape, name: name ?? this.autoName('reshape') }), x);
+  }
+
+  /** Element-wise product, broadcasting a [1, 1, C] gate over a feature map. */
+  multiply(xs: Sym[], name?: string): Sym {
+    return this.apply(tf.layers.multiply({ name: name ?? this.autoName('multiply') }), xs);
   }
 
   /** Element-wise sum. */
@@ -186,8 +256,8 @@ export class Net {
     return this.apply(layer, x);
   }
 
-  /** Dropout (active only while training). */
-  dropout(x: Sym, rate: number, name?: string): Sym {
-    return this.apply(tf.layers.dropout({ rate, name: name ?? this.autoName('dropout') }), x);
+  /** Dropout (active only while training); `noiseShape` [null, 1, 1, 1] drops whole samples (stochastic depth). */
+  dropout(x: Sym, rate: number, name?: string, noiseShape?: Array<number | null>): Sym {
+    return this.apply(tf.layers.dropout({ rate, noiseShape: noiseShape as number[] | undefined, name: name ?? this.autoName('dropout') }), x);
   }
 }

@@ -11,6 +11,10 @@ import { XCEPTION_SPEC } from './xception';
 import { SIMPLE_CNN_SPEC } from './simple_cnn';
 import { DENSENET_SPECS } from './densenet';
 import { INCEPTION_RESNET_V2_SPEC } from './inception_resnet_v2';
+import { MOBILENET_SPECS } from './mobilenet';
+import { MOBILENET_V2_SPECS } from './mobilenet_v2';
+import { MOBILENET_V3_SPECS } from './mobilenet_v3';
+import { EFFICIENTNET_SPECS } from './efficientnet';
 
 const REGISTRY = new Map<string, ArchitectureSpec>();
 
@@ -26,6 +30,10 @@ const FAMILIES: ArchitectureSpec[][] = [
   RESNET_SPECS,
   [INCEPTION_V3_SPEC],
   [XCEPTION_SPEC],
+  MOBILENET_SPECS,
+  MOBILENET_V2_SPECS,
+  MOBILENET_V3_SPECS,
+  EFFICIENTNET_SPECS,
   DENSENET_SPECS,
   [INCEPTION_RESNET_V2_SPEC],
   [SIMPLE_CNN_SPEC],

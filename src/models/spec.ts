@@ -11,8 +11,10 @@ import type { HeadOptions } from './head';
 export interface KerasWeightsFile {
   /** Download URL, exactly as in keras/applications. */
   url: string;
-  /** md5 of the file, exactly as in keras/applications. */
-  md5: string;
+  /** md5 of the file, exactly as in keras/applications; absent where Keras checks none or a SHA-256 instead. */
+  md5?: string;
+  /** SHA-256 of the file, where keras/applications gives one (MobileNet V1). */
+  sha256?: string;
 }
 
 /** The ImageNet weight files of an architecture, with and without the classifier top. */
@@ -27,6 +29,8 @@ export interface ImagenetWeights {
 export interface BuildContext {
   /** Resolved configuration of `simple_cnn` (ignored by the ImageNet families). */
   simpleCnn: Required<SimpleCnnOptions>;
+  /** Whether Keras's ImageNet weights are being loaded (EfficientNet adds a stem layer only then, as Keras does). */
+  imagenet?: boolean;
 }
 
 /** The classifier top as Keras builds it. */
@@ -61,6 +65,16 @@ export interface ArchitectureSpec {
   poolingNames?: { avg: string; max: string };
   /** Layer names in Keras's ImageNet files that today's Keras spells differently (file name -> model name). */
   legacyNames?: Record<string, string>;
+  /**
+   * The registry entry this one is a width variant of (`mobilenet_v2` for `mobilenet_v2_0.35`); registry-wide tests
+   * that build and run every entry run variants only with GRAFT_SLOW_TESTS=1, as they share all code with it.
+   */
+  variantOf?: string;
+  /**
+   * Parameters Keras counts that graft's stand-in layers do not hold (EfficientNet's Normalization has a scalar
+   * sample `count` the BatchNormalization stand-in has no use for); Keras's count is graft's count plus this.
+   */
+  kerasOnlyParams?: number;
   /** Input channels at the default shape (default 3, RGB; graft's small CNN takes 1, grey). */
   inputChannels?: number;
   /** Classes of the default top (default 1000, ImageNet's). */

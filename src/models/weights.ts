@@ -24,6 +24,8 @@ export interface FetchCachedOptions {
   url: string;
   /** Expected md5 (hex); checked on download and on reuse of a cached file. */
   md5?: string;
+  /** Expected SHA-256 (hex), for the files Keras checks by SHA-256; checked like `md5`. */
+  sha256?: string;
   /** Cache subfolder (default `keras`). */
   subdir?: string;
   /** Progress callback. */
@@ -40,9 +42,21 @@ export function cachedPath(url: string, subdir = 'keras'): string {
 
 /** md5 of a file, streamed. */
 export async function md5File(file: string): Promise<string> {
-  const hash = createHash('md5');
+  return hashFile(file, 'md5');
+}
+
+/** A hash of a file, streamed. */
+async function hashFile(file: string, algorithm: 'md5' | 'sha256'): Promise<string> {
+  const hash = createHash(algorithm);
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** The hash a file must have (md5 where Keras gives one, else SHA-256), or undefined when unchecked. */
+function expectedHash(o: FetchCachedOptions): { algorithm: 'md5' | 'sha256'; value: string } | undefined {
+  if (o.md5) return { algorithm: 'md5', value: o.md5 };
+  if (o.sha256) return { algorithm: 'sha256', value: o.sha256 };
+  return undefined;
 }
 
 /**
@@ -51,17 +65,18 @@ export async function md5File(file: string): Promise<string> {
  */
 export async function fetchCached(options: FetchCachedOptions): Promise<string> {
   const file = cachedPath(options.url, options.subdir);
+  const expected = expectedHash(options);
   if (fs.existsSync(file)) {
-    if (!options.md5 || (await md5File(file)) === options.md5) return file;
+    if (!expected || (await hashFile(file, expected.algorithm)) === expected.value) return file;
     await fs.promises.rm(file, { force: true });
   }
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const tmp = stagingPath(file);
-  const placeHint = `to work offline, download it elsewhere and place it at ${file}${options.md5 ? ` (md5 ${options.md5})` : ''}`;
+  const placeHint = `to work offline, download it elsewhere and place it at ${file}${expected ? ` (${expected.algorithm} ${expected.value})` : ''}`;
   try {
-    const md5 = await download(options.url, tmp, options, 0);
-    if (options.md5 && md5 !== options.md5) {
-      throw new GraftError(`downloaded ${options.url} but its md5 is ${md5}, expected ${options.md5}; the download is corrupt or the server sent another file. Run again, or ${placeHint}.`);
+    const got = await download(options.url, tmp, options, 0, expected?.algorithm ?? 'md5');
+    if (expected && got !== expected.value) {
+      throw new GraftError(`downloaded ${options.url} but its ${expected.algorithm} is ${got}, expected ${expected.value}; the download is corrupt or the server sent another file. Run again, or ${placeHint}.`);
     }
     await fs.promises.rename(tmp, file);
     return file;
@@ -77,15 +92,15 @@ function firstLine(s: string): string {
   return String(s).split('\n')[0].slice(0, 160);
 }
 
-/** Streams `url` into `dest`, following redirects; resolves to the md5 of what was written. */
-function download(url: string, dest: string, o: FetchCachedOptions, redirects: number): Promise<string> {
+/** Streams `url` into `dest`, following redirects; resolves to the hash of what was written. */
+function download(url: string, dest: string, o: FetchCachedOptions, redirects: number, algorithm: 'md5' | 'sha256'): Promise<string> {
   return new Promise((resolve, reject) => {
     const get = url.startsWith('https:') ? https.get : http.get;
     const req = get(url, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location && redirects < 5) {
         res.resume();
-        download(new URL(res.headers.location, url).toString(), dest, o, redirects + 1).then(resolve, reject);
+        download(new URL(res.headers.location, url).toString(), dest, o, redirects + 1, algorithm).then(resolve, reject);
         return;
       }
       if (status !== 200) {
@@ -94,7 +109,7 @@ function download(url: string, dest: string, o: FetchCachedOptions, redirects: n
         return;
       }
       const total = Number(res.headers['content-length']) || undefined;
-      const hash = createHash('md5');
+      const hash = createHash(algorithm);
       const out = fs.createWriteStream(dest);
       let received = 0;
       res.on('data', (chunk: Buffer) => {
@@ -134,8 +149,8 @@ export interface ResolveWeightsOptions {
 /** Turns `imagenet`, a URL or a path into a local .h5 file. */
 export async function resolveWeightsFile(weights: string, o: ResolveWeightsOptions): Promise<string> {
   if (weights === 'imagenet') {
-    const { url, md5 } = imagenetFile(o.spec, o.includeTop);
-    return fetchCached({ url, md5, onProgress: o.onProgress });
+    const { url, md5, sha256 } = imagenetFile(o.spec, o.includeTop);
+    return fetchCached({ url, md5, sha256, onProgress: o.onProgress });
   }
   if (/^https?:\/\//.test(weights)) return fetchCached({ url: weights, onProgress: o.onProgress });
   if (fs.existsSync(weights) && fs.statSync(weights).isDirectory()) {

@@ -390,9 +390,13 @@ const CONVERTERS: Record<string, Converter> = {
     return withActivation(ctx, layer, { name, shape: [...x.shape.slice(0, -1), units], layout: 'native' });
   },
   Rescaling: (ctx, layer, [x]) => {
-    const scale = Number(layer.config.scale ?? 1);
+    const raw = layer.config.scale ?? 1;
     const offset = Number(layer.config.offset ?? 0);
-    let name = ctx.g.node('Mul', [x.name, ctx.g.float(`${layer.name}/scale`, [], Float32Array.of(scale))], offset ? `${layer.name}/scaled` : layer.name);
+    // A per-channel scale (EfficientNet's stem) broadcasts over the channel axis of whichever layout x is in.
+    const perChannel = Array.isArray(raw) ? Float32Array.from((raw as unknown[]).map(Number)) : undefined;
+    const dims = perChannel ? (x.layout === 'nchw' && x.shape.length === 3 ? [perChannel.length, 1, 1] : [perChannel.length]) : [];
+    const scale = ctx.g.float(`${layer.name}/scale`, dims, perChannel ?? Float32Array.of(Number(raw)));
+    let name = ctx.g.node('Mul', [x.name, scale], offset ? `${layer.name}/scaled` : layer.name);
     if (offset) name = ctx.g.node('Add', [name, ctx.g.float(`${layer.name}/offset`, [], Float32Array.of(offset))], layer.name);
     return { ...x, name };
   },

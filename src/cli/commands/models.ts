@@ -20,7 +20,7 @@ export function formatCount(n: number | undefined): string {
   return n === undefined ? '-' : n.toLocaleString('en-US');
 }
 
-/** The registry as `graft models --json` prints it. */
+/** The registry as `graft models --json` prints it (multiply-adds are counted over each model built at its default size). */
 export function architectureRows(specs: ArchitectureSpec[] = listArchitectures()) {
   return specs.map((s) => ({
     name: s.name,
