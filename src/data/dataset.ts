@@ -11,6 +11,7 @@ import { GraftError, oneOf, rejectUnknownKeys } from '../errors';
 import { createRng } from '../util/rng';
 import { findIdxPair, idxSource, readIdx } from './idx';
 import { firstLine } from './image';
+import { decodeFailureReason } from './decode-errors';
 
 /** One image and its class index. */
 export interface Sample {
@@ -214,7 +215,7 @@ async function verifyFiles(ds: Dataset, mode: VerifyMode): Promise<void> {
         }
         ok[i] = true;
       } catch (err) {
-        ds.skipped.push({ source, reason: `cannot decode: ${firstLine(err)}` });
+        ds.skipped.push({ source, reason: decodeFailureReason(err, source) });
       }
     }
   };

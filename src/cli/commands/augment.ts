@@ -3,6 +3,7 @@ import { positiveInt } from '../../errors';
 import { openDataset } from '../../data/dataset';
 import { augmentSheet } from '../../data/contact-sheet';
 import { AUGMENT_PRESET_NAMES } from '../../data/augment';
+import { skippedFilesLine } from '../../data/decode-errors';
 import { globals } from '../common';
 
 /** `graft augment`: a contact sheet showing what an augmentation pipeline does to a dataset. */
@@ -27,6 +28,7 @@ export function augmentCommand(): Command {
         seed: opts.seed,
         tile: positiveInt('--tile', opts.tile),
       });
+      if (sheet.skipped.length && !quiet) process.stderr.write(`graft: warning: ${skippedFilesLine('', sheet.skipped)}\n`);
       if (!quiet) process.stdout.write(`wrote ${opts.out} (${sheet.width}x${sheet.height}, ${sheet.rows} images)\n`);
     });
 }

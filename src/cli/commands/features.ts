@@ -30,7 +30,8 @@ export function featuresCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', '16')
     .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
     .addOption(new Option('--engine <name>', 'what runs the trunk: auto (onnxruntime when it loads, else tfjs), onnx or tfjs').choices([...PREFIX_ENGINES]).default('auto'))
-    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string }, cmd: Command) => {
+    .option('--strict', 'stop with an error on an unreadable image (default: skip it and name it)')
+    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string; strict?: boolean }, cmd: Command) => {
       const format = oneOf('--format', opts.format, FORMATS);
       const batchSize = positiveInt('--batch-size', opts.batchSize);
       const weights = opts.weights === 'none' ? null : opts.weights;
@@ -68,6 +69,8 @@ export function featuresCommand(): Command {
         const { files, features } = await extractFeatures(extractor, images, {
           batchSize,
           run: runner.run,
+          strict: opts.strict,
+          log: globals(cmd).quiet ? null : undefined,
           onProgress: bar
             ? (done, total) => {
                 if (done <= batchSize) bar.start(total, 0, { task: 'features' });

@@ -15,6 +15,7 @@ interface PredictCliOptions {
   batchSize: string;
   threshold: string;
   engine: string;
+  strict?: boolean;
 }
 
 /** `graft predict`: labels and probabilities for images. */
@@ -31,6 +32,7 @@ export function predictCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', '32')
     .option('--threshold <t>', 'sigmoid (multi-label) models: list every class scored above t', '0.5')
     .option('--engine <name>', `inference engine: ${ENGINE_CHOICES.join(', ')}`, 'auto')
+    .option('--strict', 'stop with an error on an unreadable image (default: skip it and name it)')
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
       await useBackend(cmd);
@@ -44,6 +46,7 @@ export function predictCommand(): Command {
         engine: opts.engine,
         threads: globalThreads(cmd),
         log: globals(cmd).quiet ? null : undefined,
+        strict: opts.strict,
       });
       const text = format === 'json' ? JSON.stringify(results, null, 2) + '\n' : predictionsToCsv(results);
       if (opts.out) await writeFileAtomic(opts.out, text);
