@@ -55,8 +55,10 @@ export function reportError(err: unknown, verbose: boolean): number {
     if (verbose && err.cause) process.stderr.write(`${(err.cause as Error)?.stack ?? err.cause}\n`);
     return err.exitCode;
   }
-  const e = err as Error & { code?: string };
-  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'ENOSPC') {
+  const e = err as Error & { code?: string; syscall?: string };
+  // A failed system call (a missing file, a read-only disk, a file where a folder should be) is the environment's
+  // doing, not a bug: Node's message already names the call and the path.
+  if (typeof e?.code === 'string' && (e.syscall || /^E[A-Z]+$/.test(e.code))) {
     process.stderr.write(`graft: ${e.message}\n`);
     if (verbose) process.stderr.write(`${e.stack}\n`);
     return 1;

@@ -39,7 +39,12 @@ export function reportFormats(values: readonly string[]): ReportFormat[] {
 /** The files a report base path expands to: `runs/eval.json` or `runs/eval` -> runs/eval.json, .md, .html, ...; `runs/` -> runs/report.* */
 export function reportPaths(out: string): Record<'json' | 'md' | 'html' | 'png' | 'text' | 'csv', string> {
   // A folder (existing, or written with a trailing slash) gets report.* inside it.
-  const isFolder = /[\\/]$/.test(out) || fs.statSync(out, { throwIfNoEntry: false })?.isDirectory();
+  let isFolder = /[\\/]$/.test(out);
+  try {
+    isFolder ||= fs.statSync(out).isDirectory();
+  } catch {
+    // Missing, or under a file: not a folder (the output check says what is wrong with it).
+  }
   const base = isFolder ? path.join(out, 'report') : out.replace(/\.(json|md|html|txt|csv)$/i, '');
   return {
     json: `${base}.json`,

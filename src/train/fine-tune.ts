@@ -14,6 +14,7 @@ import { PREFIX_ENGINES, PrefixEngine } from '../engine/prefix';
 import { GraftError, finiteNumber, oneOf, positiveInt, rejectUnknownKeys } from '../errors';
 import { LayerGroup } from '../io/graft-json';
 import { saveModelFolder } from '../io/model-folder';
+import { saveWithFallback } from '../io/fallback-save';
 import { ModelMeta, defaultInputShape } from '../models/build';
 import { createClassifier, isModelFolder } from '../models/classifier';
 import { HeadOptions } from '../models/head';
@@ -413,9 +414,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       Object.assign(metrics, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1_macro: v.f1, val_samples: data.validation.samples.length });
     }
     const png = await svgToPng(trainingCurveSvg(history));
-    await saveModelFolder(out, model, { ...trainingMeta({ seconds: (Date.now() - started) / 1000 }), metrics }, {
-      files: { 'history.json': JSON.stringify(history, null, 2) + '\n', 'training-curve.png': png },
-    });
+    const finalMeta = { ...trainingMeta({ seconds: (Date.now() - started) / 1000 }), metrics };
+    const files = { 'history.json': JSON.stringify(history, null, 2) + '\n', 'training-curve.png': png };
+    await saveWithFallback(out, (dir) => saveModelFolder(dir, model, finalMeta, { files }), 'trained model');
     fs.rmSync(ckptDir, { recursive: true, force: true });
     return { out, history, stages, stopReason: 'completed', metrics };
   } finally {

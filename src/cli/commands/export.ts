@@ -5,6 +5,7 @@ import { exportModelFolderOnnx } from '../../onnx/export';
 import { verifyOnnxExport } from '../../onnx/verify';
 import { readGraftMeta } from '../../io/graft-json';
 import { globals, useBackend } from '../common';
+import { checkOutputFile } from '../output-paths';
 // Registers the onnxruntime line of `graft doctor`.
 import '../../onnx/runtime';
 
@@ -21,6 +22,7 @@ export function exportCommand(): Command {
       const verifyBatch = opts.verify === undefined ? undefined : opts.verify === true ? 2 : positiveInt('--verify', opts.verify);
       if (!fs.existsSync(opts.onnx)) throw new GraftError(`model folder ${opts.onnx} does not exist; pass the folder graft train or graft import-keras wrote.`);
       const meta = readGraftMeta(opts.onnx);
+      if (opts.out) checkOutputFile('--out', opts.out);
       const result = await exportModelFolderOnnx(opts.onnx, { out: opts.out, foldBatchNorm: opts.foldBn });
       const mb = (result.bytes.byteLength / 2 ** 20).toFixed(1);
       const input = result.inputs[0];

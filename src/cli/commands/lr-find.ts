@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { LR_FIND_TRAIN_KEYS, lrFind } from '../../train/lr-find';
 import { globals, useBackend } from '../common';
+import { checkOutputFile } from '../output-paths';
 import { readTrainConfig } from './train';
 
 interface LrFindCliOptions {
@@ -39,6 +40,7 @@ export function lrFindCommand(): Command {
     .option('--train-bn', 'keep BatchNormalization training while the trunk is frozen')
     .option('--plot <file>', 'PNG to write', 'lr-find.png')
     .action(async (opts: LrFindCliOptions, cmd: Command) => {
+      checkOutputFile('--plot', opts.plot);
       const file = opts.config ? readTrainConfig(opts.config) : {};
       const flags = Object.fromEntries(
         Object.entries({

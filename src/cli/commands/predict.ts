@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../../io/atomic';
 import { ENGINE_CHOICES } from '../../engine';
 import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
 import { globalThreads, globals, useBackend } from '../common';
+import { checkOutputFile } from '../output-paths';
 
 interface PredictCliOptions {
   model: string;
@@ -35,6 +36,7 @@ export function predictCommand(): Command {
     .option('--strict', 'stop with an error on an unreadable image (default: skip it and name it)')
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
+      if (opts.out) checkOutputFile('--out', opts.out);
       await useBackend(cmd);
       const results = await predict({
         model: opts.model,

@@ -7,6 +7,7 @@ import { MONITORS } from '../../train/loop';
 import { OPTIMIZERS } from '../../train/optim';
 import { SCHEDULES } from '../../train/schedule';
 import { globals, useBackend } from '../common';
+import { checkModelOut } from '../output-paths';
 
 /** Raw commander values (strings; undefined when the flag was not given, so a config file's value stands). */
 interface TrainCliOptions {
@@ -47,6 +48,7 @@ interface TrainCliOptions {
   featureCache?: string;
   prefixEngine?: string;
   workers?: string;
+  force?: boolean;
 }
 
 /** Parses `name=value,name=value` into numbers by name. */
@@ -185,11 +187,13 @@ export function trainCommand(): Command {
     .option('--save-best', 'write the model folder whenever the monitored value improves')
     .option('--train-bn', 'keep BatchNormalization layers training while the trunk is frozen (fastai default)')
     .option('--resume', 'continue from <out>/checkpoint (after Ctrl-C or a crash)')
+    .option('--force', 'write --out even when it holds a model graft did not write, or lies inside --data')
     .option('--feature-cache <mode>', 'cache frozen-trunk features: memory (default), disk or off')
     .option('--workers <n>', 'worker threads per training step, each with its own copy of the model and a slice of every batch (default 1; wasm already computes on every core in this process)')
     .option('--prefix-engine <name>', `engine for the frozen trunk (${PREFIX_ENGINES.join('|')}; default auto)`)
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const options = trainOptionsFromCli(opts);
+      if (typeof options.out === 'string') checkModelOut('--out', options.out, { data: [options.data as string, options.val as string], force: opts.force });
       const quiet = Boolean(globals(cmd).quiet);
       await useBackend(cmd);
       const result = await runWithInterrupt((signal) => train({ ...options, signal, progress: quiet ? 'none' : options.progress }), quiet);
