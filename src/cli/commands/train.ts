@@ -8,6 +8,7 @@ import { OPTIMIZERS } from '../../train/optim';
 import { SCHEDULES } from '../../train/schedule';
 import { globals, useBackend } from '../common';
 import { checkModelOut } from '../output-paths';
+import { lastCheckpointNote, runStoppable, signalExitCode } from '../signals';
 
 /** Raw commander values (strings; undefined when the flag was not given, so a config file's value stands). */
 interface TrainCliOptions {
@@ -130,25 +131,6 @@ function parseClassWeights(text: string): TrainOptions['classWeights'] {
   return list;
 }
 
-/**
- * Runs training with Ctrl-C turned into a stop request: the run stops after the current batch and writes a checkpoint;
- * a second Ctrl-C quits at once (Node's default).
- */
-export async function runWithInterrupt<T>(run: (signal: AbortSignal) => Promise<T>, quiet: boolean): Promise<T> {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (!quiet) process.stderr.write('\ngraft: stopping after this batch and saving a checkpoint (Ctrl-C again quits at once)\n');
-    controller.abort();
-    process.off('SIGINT', onSigint);
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await run(controller.signal);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
-
 /** `graft train`: fine-tune a pretrained trunk with a new head (or train from scratch) and write a model folder. */
 export function trainCommand(): Command {
   return new Command('train')
@@ -196,9 +178,13 @@ export function trainCommand(): Command {
       if (typeof options.out === 'string') checkModelOut('--out', options.out, { data: [options.data as string, options.val as string], force: opts.force });
       const quiet = Boolean(globals(cmd).quiet);
       await useBackend(cmd);
-      const result = await runWithInterrupt((signal) => train({ ...options, signal, progress: quiet ? 'none' : options.progress }), quiet);
+      const { result, stoppedBy } = await runStoppable((signal) => train({ ...options, signal, progress: quiet ? 'none' : options.progress }), {
+        quiet,
+        leftBehind: () => lastCheckpointNote(options.out),
+      });
       if (result.stopReason === 'aborted') {
-        throw new GraftError(`interrupted: checkpoint saved in ${result.checkpoint}; run the same command with --resume to continue.`, { exitCode: 130 });
+        const code = stoppedBy ? signalExitCode(stoppedBy) : 130;
+        throw new GraftError(`stopped by ${stoppedBy ?? 'request'}: checkpoint saved in ${result.checkpoint}; run the same command with --resume to continue.`, { exitCode: code });
       }
       const m = result.metrics;
       const scores = m.val_accuracy === undefined ? 'no validation data' : `val_accuracy ${m.val_accuracy.toFixed(4)}, val_f1_macro ${m.val_f1_macro.toFixed(4)}, val_loss ${m.val_loss.toFixed(4)}`;
