@@ -10,6 +10,7 @@ import { GraftError } from '../errors';
 import { GRAFT_VERSION } from '../version';
 import { GRAFT_JSON, GraftMeta, GraftMetaInit, readGraftMeta } from './graft-json';
 import { stagingPath, writeFileSynced } from './atomic';
+import { removeStaleStaging } from './stale';
 
 /** File name of the tfjs topology and weights manifest. */
 export const MODEL_JSON = 'model.json';
@@ -104,6 +105,7 @@ export async function writeFolderAtomic(
   const target = path.resolve(dir);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   recoverInterruptedSwap(target);
+  removeStaleStaging(target);
   const tmp = stagingPath(target);
   try {
     await fs.promises.mkdir(tmp);
@@ -172,6 +174,7 @@ export function recoverInterruptedSwap(dir: string): void {
 /** Reads model.json and the weight shards of a folder as tfjs artifacts. */
 export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
   recoverInterruptedSwap(dir);
+  removeStaleStaging(dir);
   const file = path.join(dir, MODEL_JSON);
   if (!fs.existsSync(file)) {
     throw new GraftError(
