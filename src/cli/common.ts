@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { GraftError, positiveInt } from '../errors';
 import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
+import { withFlagNames } from '../util/flag-names';
 
 /** Options every command accepts (declared once on the program, usable before or after the subcommand). */
 export interface GlobalOptions {
@@ -51,7 +52,7 @@ export async function useBackend(cmd: Command): Promise<BackendInfo> {
 /** Prints an error the way every command does: one line, the stack only with --verbose. Returns the exit code. */
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof GraftError) {
-    process.stderr.write(`graft: ${err.message}\n`);
+    process.stderr.write(`graft: ${withFlagNames(err.message)}\n`);
     if (verbose && err.cause) process.stderr.write(`${(err.cause as Error)?.stack ?? err.cause}\n`);
     return err.exitCode;
   }

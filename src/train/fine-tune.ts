@@ -23,6 +23,7 @@ import { SimpleCnnOptions } from '../models/simple_cnn';
 import { createRng } from '../util/rng';
 import { svgToPng } from '../util/svg';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { checkResumeSettings, resumeSettings } from './resume-check';
 import { freezeTo } from './freeze';
 import { resolveClassWeights } from './losses';
 import { EpochLog, FitCallbacks, LoopState, MONITORS, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
@@ -172,6 +173,8 @@ export interface TrainResult {
 /** Sub-folder of the output holding the resume checkpoint while a run is unfinished. */
 export const CHECKPOINT_DIR = 'checkpoint';
 
+const NOTHING_FROM_SCRATCH = 'nothing to train: --epochs is 0 and, from scratch, there is no other stage; pass --epochs 1 or more.';
+
 /** The recipe's stages from the options (or the explicit `stages`), checked against the model's groups. */
 export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: boolean): StageConfig[] {
   const trunkGroups = groups.length - 1;
@@ -185,7 +188,9 @@ export function planStages(o: TrainOptions, groups: LayerGroup[], pretrained: bo
   if (!o.stages) {
     const epochs = o.epochs ?? 3;
     if (!pretrained) {
-      stages.push({ name: 'scratch', epochs, train: 'all', lr });
+      // From scratch there is one stage; --epochs 0 leaves nothing to train (the same error as 0 everywhere).
+      if (epochs > 0) stages.push({ name: 'scratch', epochs, train: 'all', lr });
+      else throw new GraftError(NOTHING_FROM_SCRATCH);
     } else {
       const headEpochs = o.headEpochs ?? 1;
       if (headEpochs > 0) stages.push({ name: 'head', epochs: headEpochs, train: 'head', lr });
@@ -236,6 +241,8 @@ export function resolveTrainOptions(raw: TrainOptions): TrainOptions {
   };
   int('epochs');
   int('headEpochs');
+  // Found before any file is opened, not after the dataset scan and the model build.
+  if (o.weights === null && o.epochs === 0 && !o.stages) throw new GraftError(NOTHING_FROM_SCRATCH);
   int('batchSize', 1);
   int('seed');
   int('inputSize', 1);
@@ -308,7 +315,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const ckpt = await loadCheckpoint(ckptDir);
     model = ckpt.model;
     meta = ckpt.meta as ModelMeta;
-    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[] };
+    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[]; settings?: Record<string, unknown> };
+    try {
+      checkResumeSettings(extra.settings, o, { checkpoint: ckptDir, savedArch: ckpt.meta.architecture });
+    } catch (err) {
+      ckpt.model.dispose();
+      disposeLoopState(ckpt.state);
+      throw err;
+    }
     resume = { state: ckpt.state, ...extra };
   } else {
     const built = await buildClassifier(o, ds.classNames);
@@ -395,7 +409,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           },
           onCheckpoint: (state, reason) =>
             reason === 'abort' || i < stages.length - 1 || state.epoch < stage.epochs
-              ? saveCheckpoint(ckptDir, model, meta, state, { stageIndex: i, history: prior, stages })
+              ? saveCheckpoint(ckptDir, model, meta, state, { stageIndex: i, history: prior, stages, settings: resumeSettings(o) })
               : undefined,
         });
         history = prior.concat(result.history);
