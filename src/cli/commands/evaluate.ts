@@ -77,6 +77,8 @@ export function evaluateCommand(): Command {
       const formats = outputFormats(opts.out, opts.format, { csv: true });
       await useBackend(cmd);
       const progress = progressDisplay(Boolean(quiet));
+      // Checking the files and loading the model can take a while on a big dataset: say what is happening first.
+      if (!quiet) process.stderr.write(`evaluate: checking the images of ${opts.data} and loading ${opts.model}\n`);
       let report;
       try {
         report = await evaluate({
