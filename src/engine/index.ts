@@ -5,6 +5,7 @@
  */
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
+import { checkModelFolderFiles } from '../io/model-folder';
 import { Predictor } from './predictor';
 import { createTfjsEnginePredictor } from './workers';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from '../onnx/runtime';
@@ -66,6 +67,7 @@ export async function createPredictor(modelDir: string, options: CreatePredictor
   const log = options.log === undefined ? (line: string) => process.stderr.write(line + '\n') : options.log;
   // Read graft.json first so a folder that is not a model fails the same way whatever the engine.
   readGraftMeta(modelDir);
+  checkModelFolderFiles(modelDir);
   if (choice !== 'auto') {
     const engine = ENGINES.find((e) => e.name === choice);
     const why = engine ? await engine.unavailable() : `this build of graft has no ${choice} engine`;

@@ -60,11 +60,14 @@ export function reportPaths(out: string): Record<'json' | 'md' | 'html' | 'png' 
 export interface ThumbnailOptions {
   /** Longest side in pixels (default 150). */
   size?: number;
-  /** Embed only thumbnails up to this many bytes (default 48 KiB), keeping the page light. */
+  /** Largest thumbnail in bytes (default 48 KiB), keeping the page light: bigger ones are scaled down until they fit. */
   maxBytes?: number;
 }
 
-/** Small PNG data URIs of the mistakes' images; sources that cannot be read (moved files) are left out. */
+/**
+ * Small JPEG data URIs of the mistakes' images (photos compress several times better as JPEG than PNG), each
+ * scaled down until it fits `maxBytes`; sources that cannot be read (moved files) are left out.
+ */
 export async function mistakeThumbnails(mistakes: readonly Mistake[], options: ThumbnailOptions = {}): Promise<Record<string, string>> {
   const size = options.size ?? 150;
   const maxBytes = options.maxBytes ?? 48 * 1024;
@@ -73,8 +76,21 @@ export async function mistakeThumbnails(mistakes: readonly Mistake[], options: T
     try {
       const input = await readSource(m.source);
       const img = Buffer.isBuffer(input) ? sharp(input) : sharp(input.data, { raw: { width: input.width, height: input.height, channels: input.channels } });
-      const png = await img.rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).png({ compressionLevel: 9 }).toBuffer();
-      if (png.byteLength <= maxBytes) out[m.source] = `data:image/png;base64,${png.toString('base64')}`;
+      const base = await img
+        .rotate()
+        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+        .flatten({ background: '#ffffff' })
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      for (let side = size; side >= 16; side = Math.floor(side * 0.7)) {
+        const raw = sharp(base.data, { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } });
+        const jpeg = await raw.resize(side, side, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80, mozjpeg: true }).toBuffer();
+        if (jpeg.byteLength <= maxBytes) {
+          out[m.source] = `data:image/jpeg;base64,${jpeg.toString('base64')}`;
+          break;
+        }
+      }
     } catch {
       // A missing preview is not worth failing a report over; the page says "no preview".
     }
