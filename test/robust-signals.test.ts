@@ -56,53 +56,57 @@ function start(argv: string[]): Run {
 const weights = (dir: string) => fs.readFileSync(path.join(dir, 'group1-shard1of1.bin'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('graft train under SIGTERM and SIGINT', () => {
-  let reference: Buffer;
-  beforeAll(async () => {
-    const out = path.join(root, 'reference');
-    const r = await start(args(out)).done;
+/** Stops a run with `signal` a random moment after stderr matches `after`; checks the stop; then resumes it. */
+async function stopAndResume(signal: 'SIGTERM' | 'SIGINT', after: RegExp, range: number, code: number): Promise<Buffer> {
+  const out = path.join(root, `stopped-${signal}`);
+  const run = start(args(out));
+  await run.waitFor(after);
+  const delay = Math.round(Math.random() * range);
+  await sleep(delay);
+  const sent = Date.now();
+  run.child.kill(signal);
+  const acknowledged = run.waitFor(/received: stopping after this batch/).then((t) => t - sent);
+  const r = await run.done;
+  const note = `(${signal} ${delay} ms after ${after}; stderr: ${r.err})`;
+  expect({ code: r.code, note }).toEqual({ code, note });
+  expect(r.err).toContain(`graft: ${signal} received: stopping after this batch and saving a checkpoint`);
+  expect(r.err).toMatch(new RegExp(`graft: stopped by ${signal}: checkpoint saved in .*checkpoint; run the same command with --resume to continue\\.`));
+  // Acknowledged before the run's checkpoint and exit, i.e. within the batch that was running.
+  expect(await acknowledged).toBeLessThan(5000);
+  expect(fs.existsSync(path.join(out, 'checkpoint', 'train-state.json'))).toBe(true);
+  const resumed = await start([...args(out), '--resume']).done;
+  expect(resumed.code).toBe(0);
+  expect(fs.existsSync(path.join(out, 'checkpoint'))).toBe(false);
+  return weights(out);
+}
+
+/** Two signals in a row: the second stops at once without a checkpoint and says so. */
+async function stopTwice(): Promise<void> {
+  const out = path.join(root, 'twice');
+  const run = start(args(out));
+  await run.waitFor(/using backend/);
+  await sleep(300);
+  run.child.kill('SIGINT');
+  await run.waitFor(/received: stopping after this batch/);
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  expect(r.code).toBe(130);
+  expect(r.err).toMatch(/graft: SIGINT received again: stopping now without saving a checkpoint; (no checkpoint was written|the checkpoint an earlier epoch wrote is still in .*checkpoint)/);
+  expect(r.err).not.toMatch(/checkpoint saved in/);
+}
+
+// The processes run side by side: each is mostly start-up and waiting, and the file stays within seconds.
+test('SIGTERM and SIGINT at random points stop with a checkpoint (exit 143 / 130), --resume ends where an uninterrupted run ends, and a second signal stops at once', async () => {
+  const reference = start(args(path.join(root, 'reference'))).done.then((r) => {
     expect(r.code).toBe(0);
-    reference = weights(out);
+    return weights(path.join(root, 'reference'));
   });
-
-  test.each([
-    // [signal, what the random delay follows, its range in ms, exit code]
-    ['SIGTERM', /using backend/, 1000, 143],
-    ['SIGINT', /epoch 1 /, 400, 130],
-  ] as const)('%s at a random point: checkpoint, exit code, and --resume ends where an uninterrupted run ends', async (signal, after, range, code) => {
-    const out = path.join(root, `stopped-${signal}`);
-    const run = start(args(out));
-    await run.waitFor(after);
-    const delay = Math.round(Math.random() * range);
-    await sleep(delay);
-    const sent = Date.now();
-    run.child.kill(signal);
-    const acknowledged = run.waitFor(/received: stopping after this batch/).then((t) => t - sent);
-    const r = await run.done;
-    const note = `(${signal} ${delay} ms after ${after}; stderr: ${r.err})`;
-    expect({ code: r.code, note }).toEqual({ code, note });
-    expect(r.err).toContain(`graft: ${signal} received: stopping after this batch and saving a checkpoint`);
-    expect(r.err).toMatch(new RegExp(`graft: stopped by ${signal}: checkpoint saved in .*checkpoint; run the same command with --resume to continue\\.`));
-    // Acknowledged before the run's checkpoint and exit, i.e. within the batch that was running.
-    expect(await acknowledged).toBeLessThan(5000);
-    expect(fs.existsSync(path.join(out, 'checkpoint', 'train-state.json'))).toBe(true);
-    const resumed = await start([...args(out), '--resume']).done;
-    expect(resumed.code).toBe(0);
-    expect(fs.existsSync(path.join(out, 'checkpoint'))).toBe(false);
-    expect(weights(out).equals(reference)).toBe(true);
-  });
-
-  test('a second signal stops at once without a checkpoint and says so', async () => {
-    const out = path.join(root, 'twice');
-    const run = start(args(out));
-    await run.waitFor(/using backend/);
-    await sleep(300);
-    run.child.kill('SIGINT');
-    await run.waitFor(/received: stopping after this batch/);
-    run.child.kill('SIGINT');
-    const r = await run.done;
-    expect(r.code).toBe(130);
-    expect(r.err).toMatch(/graft: SIGINT received again: stopping now without saving a checkpoint; (no checkpoint was written|the checkpoint an earlier epoch wrote is still in .*checkpoint)/);
-    expect(r.err).not.toMatch(/checkpoint saved in/);
-  });
+  const [whole, term, int] = await Promise.all([
+    reference,
+    stopAndResume('SIGTERM', /using backend/, 1000, 143),
+    stopAndResume('SIGINT', /epoch 1 /, 400, 130),
+    stopTwice(),
+  ]);
+  expect(term.equals(whole)).toBe(true);
+  expect(int.equals(whole)).toBe(true);
 });
