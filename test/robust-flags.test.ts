@@ -81,3 +81,38 @@ describe('errors name flags, not API fields', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('a stop request during the frozen-trunk feature pass', () => {
+  test('ends the pass at the next batch and checkpoints, instead of computing every feature first', async () => {
+    const prefix = require('../src/engine/prefix') as typeof import('../src/engine/prefix');
+    const original = prefix.createPrefixRunner;
+    const controller = new AbortController();
+    let runs = 0;
+    const spy = jest.spyOn(prefix, 'createPrefixRunner').mockImplementation(async (...args) => {
+      const runner = await original(...args);
+      return {
+        ...runner,
+        run: async (input: Float32Array, n: number) => {
+          runs += 1;
+          controller.abort(); // as if Ctrl-C came during the first batch of the pass
+          return runner.run(input, n);
+        },
+      };
+    });
+    try {
+      const out = path.join(root, 'stop-in-features');
+      const big = tinyDataset(path.join(root, 'feature-data'), 24);
+      const r = await train({
+        data: big, weights: MODEL, out, batchSize: 4, headEpochs: 1, epochs: 1, prefixEngine: 'tfjs', progress: 'none', log: null,
+        signal: controller.signal,
+      });
+      expect(r.stopReason).toBe('aborted');
+      // 38 training images in batches of 4 would be 10 runs of the trunk; the pass stops after the first, and the
+      // loop's first batch through the trunk sees the request.
+      expect(runs).toBeLessThanOrEqual(2);
+      expect(fs.existsSync(path.join(out, 'checkpoint', 'train-state.json'))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});

@@ -21,7 +21,7 @@ import { arraySource } from './sources';
 import { splitModel } from './split';
 
 /** The options that decide what a stage reads. */
-export type StageDataOptions = Pick<TrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine'>;
+export type StageDataOptions = Pick<TrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine' | 'signal'>;
 
 const FEATURE_CACHE_LIMIT_BYTES = 2 * 1024 ** 3;
 
@@ -106,6 +106,11 @@ async function computeFeatures(
     const values = new Float32Array(ds.samples.length * per);
     let at = 0;
     for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize ?? 32, shuffle: false, seed: '0' }).batches(0)) {
+      // A stop request during the feature pass: give up the cache, so the loop stops (and checkpoints) at once.
+      if (o.signal?.aborted) {
+        batch.x.dispose();
+        return null;
+      }
       try {
         const n = batch.labels.length;
         values.set(await runner.run(batch.x.dataSync() as Float32Array, n), at * per);
