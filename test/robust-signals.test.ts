@@ -104,7 +104,7 @@ test('SIGTERM and SIGINT at random points stop with a checkpoint (exit 143 / 130
   const [whole, term, int] = await Promise.all([
     reference,
     stopAndResume('SIGTERM', /using backend/, 1000, 143),
-    stopAndResume('SIGINT', /epoch 1 /, 400, 130),
+    stopAndResume('SIGINT', /epoch 1 /, 300, 130),
     stopTwice(),
   ]);
   expect(term.equals(whole)).toBe(true);

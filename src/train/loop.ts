@@ -389,6 +389,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           index += 1;
           continue;
         }
+        // Prefetched batches and in-process steps resolve as microtasks, which never let the event loop run its
+        // I/O phase: without this turn a Ctrl-C or SIGTERM handler would wait for the next real I/O (several batches).
+        await new Promise((resolve) => setImmediate(resolve));
         if (options.signal?.aborted) {
           batch.x.dispose();
           state.partial.seconds = (Date.now() - started) / 1000;
