@@ -176,7 +176,7 @@ describe('evaluate, predict and reports on a tiny model', () => {
     const html = fs.readFileSync(path.join(root, 'full', 'eval.html'), 'utf8');
     expect(html).not.toMatch(/(src|href)="https?:/);
     expect(html).toContain('<svg');
-    if (report.mistakes.length) expect(html).toContain('data:image/png;base64,');
+    if (report.mistakes.length) expect(html).toContain('data:image/jpeg;base64,');
     const png = await sharp(path.join(root, 'full', 'eval.confusion.png')).metadata();
     expect(png.format).toBe('png');
     expect(fs.readdirSync(path.join(root, 'full')).filter((f) => f.startsWith('.'))).toEqual([]);

@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { GraftError, positiveInt } from '../errors';
 import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
+import { withFlagNames } from './flag-names';
 
 /** Options every command accepts (declared once on the program, usable before or after the subcommand). */
 export interface GlobalOptions {
@@ -51,12 +52,14 @@ export async function useBackend(cmd: Command): Promise<BackendInfo> {
 /** Prints an error the way every command does: one line, the stack only with --verbose. Returns the exit code. */
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof GraftError) {
-    process.stderr.write(`graft: ${err.message}\n`);
+    process.stderr.write(`graft: ${withFlagNames(err.message)}\n`);
     if (verbose && err.cause) process.stderr.write(`${(err.cause as Error)?.stack ?? err.cause}\n`);
     return err.exitCode;
   }
-  const e = err as Error & { code?: string };
-  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'ENOSPC') {
+  const e = err as Error & { code?: string; syscall?: string };
+  // A failed system call (a missing file, a read-only disk, a file where a folder should be) is the environment's
+  // doing, not a bug: Node's message already names the call and the path.
+  if (typeof e?.code === 'string' && (e.syscall || /^E[A-Z]+$/.test(e.code))) {
     process.stderr.write(`graft: ${e.message}\n`);
     if (verbose) process.stderr.write(`${e.stack}\n`);
     return 1;

@@ -4,7 +4,8 @@
  */
 import { GraftError } from '../errors';
 import { EvaluationReport, formatReportMarkdown, formatReportText } from '../metrics';
-import { ReportFormat, reportFormats, writeReports } from '../eval/reports';
+import { ReportFormat, reportFormats, reportPaths, writeReports } from '../eval/reports';
+import { checkOutputFile } from './output-paths';
 
 /** Shared option text for --format. */
 export const FORMAT_HELP = 'comma-separated report formats: text, json, md, html (+ confusion PNG), csv (per-sample predictions; evaluate only)';
@@ -15,6 +16,10 @@ export function outputFormats(out: string | undefined, formats: string[] | undef
   if (!options.csv && chosen.includes('csv')) throw new GraftError('--format csv (per-sample predictions) is only made by graft evaluate; choose text, json, md or html.');
   const needFile = chosen.filter((f) => f === 'html' || f === 'csv');
   if (!out && needFile.length) throw new GraftError(`--format ${needFile.join(',')} writes files; add --out <path> (e.g. --out runs/eval.json).`);
+  if (out) {
+    const paths = reportPaths(out);
+    for (const f of chosen) checkOutputFile('--out', f === 'html' ? paths.png : paths[f]);
+  }
   return chosen;
 }
 

@@ -9,8 +9,9 @@ import { writeFileAtomic } from '../io/atomic';
 import { createRng } from '../util/rng';
 import { escapeXml } from '../util/svg';
 import { AugmentSpec, drawPlan, parseAugmentation } from './augment';
-import { Dataset, Sample } from './dataset';
-import { PLAIN_PLAN, firstLine, readSource, renderImage } from './image';
+import { Dataset, Sample, SkippedFile } from './dataset';
+import { decodeFailureReason } from './decode-errors';
+import { PLAIN_PLAN, readSource, renderImage } from './image';
 
 /** Options of `augmentSheet`. */
 export interface AugmentSheetOptions {
@@ -43,29 +44,45 @@ function pickSamples(ds: Dataset, n: number, seed: number | string): Sample[] {
   return picked;
 }
 
-/** Renders the contact sheet PNG for a dataset and writes it atomically; returns the sheet's size. */
-export async function augmentSheet(ds: Dataset, options: AugmentSheetOptions): Promise<{ width: number; height: number; rows: number }> {
+/** Renders the contact sheet PNG for a dataset and writes it atomically; returns the sheet's size and the images it could not decode. */
+export async function augmentSheet(ds: Dataset, options: AugmentSheetOptions): Promise<{ width: number; height: number; rows: number; skipped: SkippedFile[] }> {
   rejectUnknownKeys('augmentSheet', options, ['out', 'augment', 'n', 'variants', 'seed', 'tile']);
   const pipeline = parseAugmentation(options.augment === undefined ? 'standard' : options.augment);
   const n = positiveInt('n', options.n ?? 16);
   const variants = positiveInt('variants', options.variants ?? 6);
   const tile = positiveInt('tile', options.tile ?? 128);
   const seed = options.seed ?? 0;
-  const samples = pickSamples(ds, n, seed);
+  // Every image in pick order: an unreadable one is skipped (and named), and the next pick takes its row.
+  const candidates = pickSamples(ds, ds.samples.length, seed);
   const rng = createRng(seed).fork('sheet-augment');
-  const plans = samples.map(() => Array.from({ length: variants }, () => drawPlan(pipeline, rng)));
   const shape: [number, number, number] = [tile, tile, 3];
-  const rows = await Promise.all(
-    samples.map(async (s, r) => {
-      const input = await readSource(s.source);
-      try {
-        const original = await renderImage(input, { ...PLAIN_PLAN, fit: 'contain', fill: [40, 40, 40] }, shape);
-        return [original, ...(await Promise.all(plans[r].map((p) => renderImage(input, p, shape))))];
-      } catch (err) {
-        throw new GraftError(`cannot decode ${s.source}: ${firstLine(err)}; remove or fix the file.`, { cause: err });
+  const samples: Sample[] = [];
+  const rows: Buffer[][] = [];
+  const skipped: SkippedFile[] = [];
+  for (let at = 0; samples.length < n && at < candidates.length; ) {
+    const chunk = candidates.slice(at, at + n - samples.length);
+    at += chunk.length;
+    const plans = chunk.map(() => Array.from({ length: variants }, () => drawPlan(pipeline, rng)));
+    const rendered = await Promise.all(
+      chunk.map(async (s, r) => {
+        try {
+          const input = await readSource(s.source);
+          const original = await renderImage(input, { ...PLAIN_PLAN, fit: 'contain', fill: [40, 40, 40] }, shape);
+          return [original, ...(await Promise.all(plans[r].map((p) => renderImage(input, p, shape))))];
+        } catch (err) {
+          skipped.push({ source: s.source, reason: decodeFailureReason(err, s.source) });
+          return null;
+        }
+      }),
+    );
+    rendered.forEach((tiles, r) => {
+      if (tiles) {
+        samples.push(chunk[r]);
+        rows.push(tiles);
       }
-    }),
-  );
+    });
+  }
+  if (!samples.length) throw new GraftError(`no image of ${ds.root} could be decoded (${skipped.length} tried); fix or remove the files.`);
   const width = LABEL_WIDTH + (variants + 1) * (tile + GAP) + GAP;
   const height = HEADER + samples.length * (tile + GAP) + GAP;
   const x = (col: number) => LABEL_WIDTH + GAP + col * (tile + GAP);
@@ -82,5 +99,5 @@ export async function augmentSheet(ds: Dataset, options: AugmentSheetOptions): P
   );
   const png = await sharp({ create: { width, height, channels: 3, background: '#202020' } }).composite(composites).png().toBuffer();
   await writeFileAtomic(options.out, png);
-  return { width, height, rows: samples.length };
+  return { width, height, rows: samples.length, skipped };
 }

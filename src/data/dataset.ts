@@ -11,6 +11,7 @@ import { GraftError, oneOf, rejectUnknownKeys } from '../errors';
 import { createRng } from '../util/rng';
 import { findIdxPair, idxSource, readIdx } from './idx';
 import { firstLine } from './image';
+import { decodeFailureReason } from './decode-errors';
 
 /** One image and its class index. */
 export interface Sample {
@@ -107,28 +108,46 @@ function isIdxFolder(dir: string): boolean {
 
 async function openFolder(root: string, fixed?: string[]): Promise<Dataset> {
   const entries = (await fs.promises.readdir(root, { withFileTypes: true })).filter((e) => !IGNORED.test(e.name));
-  const folders = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  // A symlinked class folder is a class like any other.
+  const folders = entries.filter((e) => isFolder(root, e)).map((e) => e.name).sort();
+  const loose = entries.filter((e) => !isFolder(root, e) && IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()));
   if (!folders.length) {
     throw new GraftError(`dataset folder ${root} has no class subfolders; put each class's images in its own subfolder (e.g. ${root}/cat/1.jpg).`);
   }
   const classNames = fixedClasses(folders, fixed, root);
   const ds: Dataset = { root, kind: 'folder', classNames, samples: [], skipped: [] };
+  for (const e of loose) ds.skipped.push({ source: path.join(root, e.name), reason: 'image outside any class folder' });
   for (const name of folders) {
-    const files = await listImages(path.join(root, name), ds.skipped);
+    const files = await listImages(path.join(root, name), ds.skipped, new Set([fs.realpathSync(root)]));
     if (!files.length) ds.skipped.push({ source: path.join(root, name), reason: 'empty class folder' });
     for (const f of files) ds.samples.push({ source: f, label: classNames.indexOf(name) });
   }
   return ds;
 }
 
-/** Lists images under a class folder (nested folders included, sorted so the order never depends on the disk). */
-async function listImages(dir: string, skipped: SkippedFile[]): Promise<string[]> {
+/** Whether a folder entry is a folder, following a symlink (a dangling link is not). */
+function isFolder(dir: string, e: fs.Dirent): boolean {
+  if (e.isDirectory()) return true;
+  return e.isSymbolicLink() && (fs.statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory() ?? false);
+}
+
+/**
+ * Lists images under a class folder (nested folders included, sorted so the order never depends on the disk),
+ * following symlinked folders; `ancestors` holds the real paths above, so a link back up is skipped, not looped.
+ */
+async function listImages(dir: string, skipped: SkippedFile[], ancestors: Set<string>): Promise<string[]> {
   const out: string[] = [];
+  const real = fs.realpathSync(dir);
+  if (ancestors.has(real)) {
+    skipped.push({ source: dir, reason: `symlink loop (back to ${real})` });
+    return out;
+  }
+  const below = new Set(ancestors).add(real);
   const entries = (await fs.promises.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
     if (IGNORED.test(e.name)) continue;
     const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await listImages(full, skipped)));
+    if (isFolder(dir, e)) out.push(...(await listImages(full, skipped, below)));
     else if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) out.push(full);
     else skipped.push({ source: full, reason: 'not an image file name' });
   }
@@ -165,10 +184,25 @@ async function openCsv(file: string, fixed?: string[]): Promise<Dataset> {
   }
   const classNames = fixedClasses([...new Set(rows.map((r) => r[1]))].sort(), fixed, file);
   const ds: Dataset = { root: file, kind: 'csv', classNames, samples: [], skipped: [] };
-  for (const [p, label] of rows) {
+  const lineOf = (i: number) => i + 1 + (isHeader ? 1 : 0);
+  const firstRow = new Map<string, number>();
+  const conflicts: string[] = [];
+  rows.forEach(([p, label], i) => {
     const source = path.resolve(dir, p);
+    const seen = firstRow.get(source);
+    if (seen !== undefined) {
+      // The same image twice would land in both train and validation; under two labels it is a contradiction.
+      if (rows[seen][1] !== label) conflicts.push(`${p} is ${rows[seen][1]} on line ${lineOf(seen)} and ${label} on line ${lineOf(i)}`);
+      else ds.skipped.push({ source, reason: `listed again on line ${lineOf(i)} (first on line ${lineOf(seen)}); the repeat is dropped` });
+      return;
+    }
+    firstRow.set(source, i);
     if (!fs.existsSync(source)) ds.skipped.push({ source, reason: 'file listed in the manifest does not exist' });
     else ds.samples.push({ source, label: classNames.indexOf(label) });
+  });
+  if (conflicts.length) {
+    const shown = conflicts.slice(0, 5).join('; ') + (conflicts.length > 5 ? `; and ${conflicts.length - 5} more` : '');
+    throw new GraftError(`CSV manifest ${file} gives ${conflicts.length} image${conflicts.length > 1 ? 's' : ''} two labels: ${shown}. Keep one label per image (multi-label data needs its own format).`);
   }
   return ds;
 }
@@ -214,7 +248,7 @@ async function verifyFiles(ds: Dataset, mode: VerifyMode): Promise<void> {
         }
         ok[i] = true;
       } catch (err) {
-        ds.skipped.push({ source, reason: `cannot decode: ${firstLine(err)}` });
+        ds.skipped.push({ source, reason: decodeFailureReason(err, source) });
       }
     }
   };

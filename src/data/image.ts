@@ -10,6 +10,7 @@ import { GraftError } from '../errors';
 import { ColourPlan, LUMA, applyColour } from './colour';
 import { idxImage, parseIdxSource } from './idx';
 import { jpegDisplaySize } from './jpeg-header';
+import { decodeFailureReason } from './decode-errors';
 
 /** Raw interleaved 8-bit pixels (HWC). */
 export interface RawImage {
@@ -215,10 +216,10 @@ export interface LoadImageOptions {
 /** Decodes and resizes one image file (or `idx:` reference) to raw HWC float pixels in 0..255 (not preprocessed). */
 export async function loadImage(source: string, options: LoadImageOptions): Promise<Float32Array> {
   const input = await readSource(source).catch((err) => {
-    throw new GraftError(`cannot read image ${source}: ${(err as Error).message}; check the path.`, { cause: err });
+    throw new GraftError(`cannot read image ${source}: ${decodeFailureReason(err, source)}; check the path.`, { cause: err });
   });
   const pixels = await renderImage(input, { ...PLAIN_PLAN, fit: options.fit ?? 'fill' }, options.inputShape).catch((err) => {
-    throw new GraftError(`cannot decode image ${source}: ${firstLine(err)}; is it a readable image file?`, { cause: err });
+    throw new GraftError(`cannot use image ${source}: ${decodeFailureReason(err, source)}; fix or remove the file.`, { cause: err });
   });
   return Float32Array.from(pixels);
 }

@@ -9,6 +9,7 @@ import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
 import { ENGINE_CHOICES, EngineChoice, Runner, tfjsPrefixRunner, tfjsRunner } from '../models/runner';
 import { StepEngine, StepEngineContext, localGradients, tfjsStepEngine } from '../train/step';
+import { checkModelFolderFiles } from '../io/model-folder';
 import { Predictor } from './predictor';
 import { createTfjsEnginePredictor } from './workers';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from './onnx-runtime';
@@ -119,6 +120,7 @@ function firstLine(err: unknown): string {
 export async function createPredictor(modelDir: string, options: EngineChoiceOptions = {}): Promise<Predictor> {
   // Read graft.json first so a folder that is not a model fails the same way whatever the engine.
   readGraftMeta(modelDir);
+  checkModelFolderFiles(modelDir);
   return openWithEngine(modelDir, options, (engine, o) => engine.predictor(modelDir, o));
 }
 

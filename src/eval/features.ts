@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt } from '../errors';
-import { loadImage } from '../data/image';
+import { UnusableFile, loadImagesSkipping, reportUnusable } from '../data/load-many';
 import { IMAGE_EXTENSIONS } from '../data/dataset';
 import { PreprocessMode, preprocessPixels } from '../data/preprocess';
 import { TrunkOptions, loadTrunk } from '../models/classifier';
@@ -84,6 +84,10 @@ export interface ExtractFeaturesOptions {
   onProgress?: (done: number, total: number) => void;
   /** Runs the extractor's model on a preprocessed NHWC batch (e.g. an onnxruntime session); default tfjs in-process. */
   run?: (input: Float32Array, batch: number) => Promise<Float32Array>;
+  /** An unreadable image is an error (default: it is skipped, named in one warning and left out of `files`). */
+  strict?: boolean;
+  /** Where the warning about skipped images goes (default stderr; null silences it). */
+  log?: ((line: string) => void) | null;
 }
 
 /** Runs images (files, or folders of images) through an extractor; returns one vector per image, in order. */
@@ -93,16 +97,22 @@ export async function extractFeatures(extractor: FeatureExtractor, images: strin
   const [h, w, c] = extractor.inputShape;
   const features: Float32Array[] = [];
   const run = o.run ?? tfjsRunner(extractor.model).run;
+  const used: string[] = [];
+  const skipped: UnusableFile[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = files.slice(start, start + batchSize);
-    const input = new Float32Array(chunk.length * h * w * c);
-    for (let i = 0; i < chunk.length; i++) {
-      const pixels = await loadImage(chunk[i], { inputShape: [h, w, c] });
-      input.set(preprocessPixels(pixels, c, extractor.preprocessing), i * h * w * c);
+    const loaded = await loadImagesSkipping(files.slice(start, start + batchSize), [h, w, c], skipped);
+    if (o.strict && skipped.length) break;
+    const chunk = files.slice(start, start + batchSize).filter((_, i) => loaded[i]);
+    const images = loaded.filter((img): img is Float32Array => img !== null);
+    if (chunk.length) {
+      const input = new Float32Array(chunk.length * h * w * c);
+      images.forEach((pixels, i) => input.set(preprocessPixels(pixels, c, extractor.preprocessing), i * h * w * c));
+      const data = await run(input, chunk.length);
+      for (let i = 0; i < chunk.length; i++) features.push(data.slice(i * extractor.dim, (i + 1) * extractor.dim));
+      used.push(...chunk);
     }
-    const data = await run(input, chunk.length);
-    for (let i = 0; i < chunk.length; i++) features.push(data.slice(i * extractor.dim, (i + 1) * extractor.dim));
     o.onProgress?.(Math.min(start + batchSize, files.length), files.length);
   }
-  return { files, features };
+  reportUnusable(skipped, { strict: o.strict, log: o.log });
+  return { files: used, features };
 }

@@ -8,7 +8,7 @@ import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../err
 import { readGraftMeta } from '../io/graft-json';
 import { preprocessPixels } from '../data/preprocess';
 import { IMAGE_EXTENSIONS } from '../data/dataset';
-import { loadImage } from '../data/image';
+import { UnusableFile, loadImagesSkipping, reportUnusable } from '../data/load-many';
 import { Predictor } from '../engine/predictor';
 import { createPredictor } from '../engine';
 import { predictedIndex, topClasses } from '../metrics';
@@ -51,9 +51,11 @@ export interface PredictOptions {
   log?: ((line: string) => void) | null;
   /** Use this open predictor instead of loading the model (it is not disposed). */
   predictor?: Predictor;
+  /** An unreadable image is an error (default: it is skipped and named in one warning). */
+  strict?: boolean;
 }
 
-const PREDICT_KEYS = ['model', 'inputs', 'topK', 'tta', 'batchSize', 'threshold', 'engine', 'threads', 'log', 'predictor'];
+const PREDICT_KEYS = ['model', 'inputs', 'topK', 'tta', 'batchSize', 'threshold', 'engine', 'threads', 'log', 'predictor', 'strict'];
 
 /** Expands files and folders into a sorted list of image files; a missing path or an empty folder is an error. */
 export function listImageFiles(inputs: readonly string[]): string[] {
@@ -95,11 +97,15 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
   const size = h * w * c;
   const predictor = options.predictor ?? (await createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log }));
   const results: Prediction[] = [];
+  const skipped: UnusableFile[] = [];
   try {
     for (let start = 0; start < files.length; start += batchSize) {
-      const chunk = files.slice(start, start + batchSize);
+      const loaded = await loadImagesSkipping(files.slice(start, start + batchSize), [h, w, c], skipped);
+      if (options.strict && skipped.length) break;
+      const chunk = files.slice(start, start + batchSize).filter((_, i) => loaded[i]);
+      const images = loaded.filter((img): img is Float32Array => img !== null);
+      if (!chunk.length) continue;
       const pixels = new Float32Array(chunk.length * size);
-      const images = await Promise.all(chunk.map((f) => loadImage(f, { inputShape: [h, w, c] })));
       images.forEach((img, i) => pixels.set(preprocessPixels(img, c, meta.preprocessing), i * size));
       const scores = await predictBatch(predictor, pixels, chunk.length, tta);
       chunk.forEach((source, i) => {
@@ -117,6 +123,7 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
   } finally {
     if (!options.predictor) await predictor.dispose();
   }
+  reportUnusable(skipped, { strict: options.strict, log: options.log });
   return results;
 }
 

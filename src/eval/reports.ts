@@ -39,7 +39,12 @@ export function reportFormats(values: readonly string[]): ReportFormat[] {
 /** The files a report base path expands to: `runs/eval.json` or `runs/eval` -> runs/eval.json, .md, .html, ...; `runs/` -> runs/report.* */
 export function reportPaths(out: string): Record<'json' | 'md' | 'html' | 'png' | 'text' | 'csv', string> {
   // A folder (existing, or written with a trailing slash) gets report.* inside it.
-  const isFolder = /[\\/]$/.test(out) || fs.statSync(out, { throwIfNoEntry: false })?.isDirectory();
+  let isFolder = /[\\/]$/.test(out);
+  try {
+    isFolder ||= fs.statSync(out).isDirectory();
+  } catch {
+    // Missing, or under a file: not a folder (the output check says what is wrong with it).
+  }
   const base = isFolder ? path.join(out, 'report') : out.replace(/\.(json|md|html|txt|csv)$/i, '');
   return {
     json: `${base}.json`,
@@ -55,11 +60,14 @@ export function reportPaths(out: string): Record<'json' | 'md' | 'html' | 'png' 
 export interface ThumbnailOptions {
   /** Longest side in pixels (default 150). */
   size?: number;
-  /** Embed only thumbnails up to this many bytes (default 48 KiB), keeping the page light. */
+  /** Largest thumbnail in bytes (default 48 KiB), keeping the page light: bigger ones are scaled down until they fit. */
   maxBytes?: number;
 }
 
-/** Small PNG data URIs of the mistakes' images; sources that cannot be read (moved files) are left out. */
+/**
+ * Small JPEG data URIs of the mistakes' images (photos compress several times better as JPEG than PNG), each
+ * scaled down until it fits `maxBytes`; sources that cannot be read (moved files) are left out.
+ */
 export async function mistakeThumbnails(mistakes: readonly Mistake[], options: ThumbnailOptions = {}): Promise<Record<string, string>> {
   const size = options.size ?? 150;
   const maxBytes = options.maxBytes ?? 48 * 1024;
@@ -68,8 +76,21 @@ export async function mistakeThumbnails(mistakes: readonly Mistake[], options: T
     try {
       const input = await readSource(m.source);
       const img = Buffer.isBuffer(input) ? sharp(input) : sharp(input.data, { raw: { width: input.width, height: input.height, channels: input.channels } });
-      const png = await img.rotate().resize(size, size, { fit: 'inside', withoutEnlargement: true }).png({ compressionLevel: 9 }).toBuffer();
-      if (png.byteLength <= maxBytes) out[m.source] = `data:image/png;base64,${png.toString('base64')}`;
+      const base = await img
+        .rotate()
+        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+        .flatten({ background: '#ffffff' })
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      for (let side = size; side >= 16; side = Math.floor(side * 0.7)) {
+        const raw = sharp(base.data, { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } });
+        const jpeg = await raw.resize(side, side, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80, mozjpeg: true }).toBuffer();
+        if (jpeg.byteLength <= maxBytes) {
+          out[m.source] = `data:image/jpeg;base64,${jpeg.toString('base64')}`;
+          break;
+        }
+      }
     } catch {
       // A missing preview is not worth failing a report over; the page says "no preview".
     }

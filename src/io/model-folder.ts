@@ -10,6 +10,7 @@ import { GraftError } from '../errors';
 import { GRAFT_VERSION } from '../version';
 import { GRAFT_JSON, GraftMeta, GraftMetaInit, readGraftMeta } from './graft-json';
 import { stagingPath, writeFileSynced } from './atomic';
+import { removeStaleStaging } from './stale';
 
 /** File name of the tfjs topology and weights manifest. */
 export const MODEL_JSON = 'model.json';
@@ -104,6 +105,7 @@ export async function writeFolderAtomic(
   const target = path.resolve(dir);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   recoverInterruptedSwap(target);
+  removeStaleStaging(target);
   const tmp = stagingPath(target);
   try {
     await fs.promises.mkdir(tmp);
@@ -169,9 +171,29 @@ export function recoverInterruptedSwap(dir: string): void {
   if (olds.length) fs.renameSync(olds[0], target);
 }
 
-/** Reads model.json and the weight shards of a folder as tfjs artifacts. */
-export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
+/**
+ * Checks a model folder's files without reading the weights: model.json parses and every weight file it names is
+ * there with the bytes it describes. Engines call it first, so a damaged folder is reported as such, once, rather
+ * than as one engine failing and the next one trying.
+ */
+export function checkModelFolderFiles(dir: string): void {
+  const json = readModelJson(dir);
+  let bytes = 0;
+  const expected = (json.weightsManifest ?? []).flatMap((g) => g.weights).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * bytesPerElement(w.dtype), 0);
+  for (const group of json.weightsManifest ?? []) {
+    for (const p of group.paths) {
+      const stat = fs.statSync(path.join(dir, p), { throwIfNoEntry: false });
+      if (!stat) throw new GraftError(`${dir} is missing weight file ${p}; the folder is incomplete, restore it or save the model again.`);
+      bytes += stat.size;
+    }
+  }
+  if (bytes !== expected) throw new GraftError(`${dir}: weight files hold ${bytes} bytes but model.json describes ${expected}; the folder is damaged, restore it.`);
+}
+
+/** model.json of a folder, parsed (after putting back an interrupted swap and removing stale staging). */
+function readModelJson(dir: string): tf.io.ModelJSON {
   recoverInterruptedSwap(dir);
+  removeStaleStaging(dir);
   const file = path.join(dir, MODEL_JSON);
   if (!fs.existsSync(file)) {
     throw new GraftError(
@@ -186,6 +208,12 @@ export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
   } catch (err) {
     throw new GraftError(`${file} is not valid JSON (${(err as Error).message}); restore the folder from a checkpoint.`);
   }
+  return json;
+}
+
+/** Reads model.json and the weight shards of a folder as tfjs artifacts. */
+export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
+  const json = readModelJson(dir);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of json.weightsManifest ?? []) {

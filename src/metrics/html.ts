@@ -143,7 +143,8 @@ export function reportHtml(report: EvaluationReport, options: ReportHtmlOptions 
     ['accuracy', formatFixed(m.accuracy, 4)],
     ['balanced accuracy', formatFixed(m.balancedAccuracy, 4)],
     ['macro F1', formatFixed(m.averages.macro.f1, 4)],
-    ...report.topK.filter((t) => t.k > 1 && t.k === report.topK.length).map((t): [string, string] => [`top-${t.k} accuracy`, formatFixed(t.accuracy, 4)]),
+    // A top-k card only says something when k is below the class count (top-5 of 5 classes is always 1).
+    ...report.topK.filter((t) => t.k > 1 && t.k === report.topK.length && t.k < report.counts.confusion.labels.length).map((t): [string, string] => [`top-${t.k} accuracy`, formatFixed(t.accuracy, 4)]),
     ['samples', String(m.samples)],
   ];
   if (report.throughput.seconds > 0) cards.push(['images/s', formatFixed(report.throughput.imagesPerSecond, 1)]);

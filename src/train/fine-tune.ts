@@ -13,6 +13,7 @@ import { Dataset, openDataset, splitDataset } from '../data/dataset';
 import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
 import { LayerGroup } from '../io/graft-json';
 import { saveModelFolder } from '../io/model-folder';
+import { saveWithFallback } from '../io/fallback-save';
 import { ModelMeta, defaultInputShape } from '../models/build';
 import { createClassifier, isModelFolder } from '../models/classifier';
 import { HeadOptions } from '../models/head';
@@ -21,6 +22,7 @@ import { EngineChoice } from '../models/runner';
 import { SimpleCnnOptions } from '../models/simple_cnn';
 import { svgToPng } from '../util/svg';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { checkResumeSettings, resumeSettings } from './resume-check';
 import { freezeTo } from './freeze';
 import { resolveClassWeights } from './losses';
 import { EpochLog, FitCallbacks, LoopState, Monitor, disposeLoopState, evaluateSource, fit } from './loop';
@@ -170,6 +172,8 @@ export interface TrainResult {
 /** Sub-folder of the output holding the resume checkpoint while a run is unfinished. */
 export const CHECKPOINT_DIR = 'checkpoint';
 
+const NOTHING_FROM_SCRATCH = 'nothing to train: --epochs is 0 and, from scratch, there is no other stage; pass --epochs 1 or more.';
+
 /** The recipe's stages from the options (or the explicit `stages`), checked against the model's groups. */
 export function planStages(options: TrainOptions, model: { groups: LayerGroup[]; pretrained: boolean }): StageConfig[] {
   const { groups, pretrained } = model;
@@ -185,7 +189,9 @@ export function planStages(options: TrainOptions, model: { groups: LayerGroup[];
   if (!o.stages) {
     const epochs = o.epochs;
     if (!pretrained) {
-      stages.push({ name: 'scratch', epochs, train: 'all', lr });
+      // From scratch there is one stage; --epochs 0 leaves nothing to train (the same error as 0 everywhere).
+      if (epochs > 0) stages.push({ name: 'scratch', epochs, train: 'all', lr });
+      else throw new GraftError(NOTHING_FROM_SCRATCH);
     } else {
       const headEpochs = o.headEpochs;
       if (headEpochs > 0) stages.push({ name: 'head', epochs: headEpochs, train: 'head', lr });
@@ -229,6 +235,8 @@ export function resolveTrainOptions(raw: Omit<TrainOptions, 'out'> & { out?: str
   const flag = (key: string, fallback: string) => (names === 'flags' ? fallback : key);
   if (o.data === undefined) throw new GraftError(`train needs ${flag('data', '--data')}: a folder with one sub-folder per class, a CSV manifest or an IDX folder.`);
   if (options.needOut !== false && !o.out) throw new GraftError(`train needs ${flag('out', '--out')}: the model folder to write.`);
+  // Found before any file is opened, not after the dataset scan and the model build.
+  if (o.weights === null && o.epochs === 0 && !o.stages) throw new GraftError(NOTHING_FROM_SCRATCH);
   if (o.workers > 1 && o.trainEngine === 'onnx') {
     throw new GraftError(`${flag('workers', '--workers')} ${o.workers} splits steps over tfjs worker threads and cannot run the compiled onnx step; drop it or use ${flag('trainEngine', '--train-engine')} auto.`);
   }
@@ -282,7 +290,14 @@ export async function fineTune(options: TrainOptions, runtime: TrainRuntime = IN
     const ckpt = await loadCheckpoint(ckptDir);
     model = ckpt.model;
     meta = ckpt.meta as ModelMeta;
-    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[] };
+    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[]; settings?: Record<string, unknown> };
+    try {
+      checkResumeSettings(extra.settings, o, { checkpoint: ckptDir, savedArch: ckpt.meta.architecture });
+    } catch (err) {
+      ckpt.model.dispose();
+      disposeLoopState(ckpt.state);
+      throw err;
+    }
     resume = { state: ckpt.state, ...extra };
   } else {
     const built = await buildClassifier(o, ds.classNames);
@@ -374,7 +389,7 @@ export async function fineTune(options: TrainOptions, runtime: TrainRuntime = IN
           },
           onCheckpoint: (state, reason) =>
             reason === 'abort' || i < stages.length - 1 || state.epoch < stage.epochs
-              ? saveCheckpoint(ckptDir, model, meta, state, { stageIndex: i, history: prior, stages })
+              ? saveCheckpoint(ckptDir, model, meta, state, { stageIndex: i, history: prior, stages, settings: resumeSettings(o) })
               : undefined,
         });
         history = prior.concat(result.history);
@@ -393,9 +408,9 @@ export async function fineTune(options: TrainOptions, runtime: TrainRuntime = IN
       Object.assign(metrics, { val_loss: v.loss, val_accuracy: v.accuracy, val_f1_macro: v.f1, val_samples: data.validation.samples.length });
     }
     const png = await svgToPng(trainingCurveSvg(history));
-    await saveModelFolder(out, model, { ...trainingMeta({ seconds: (Date.now() - started) / 1000 }), metrics }, {
-      files: { 'history.json': JSON.stringify(history, null, 2) + '\n', 'training-curve.png': png },
-    });
+    const finalMeta = { ...trainingMeta({ seconds: (Date.now() - started) / 1000 }), metrics };
+    const files = { 'history.json': JSON.stringify(history, null, 2) + '\n', 'training-curve.png': png };
+    await saveWithFallback(out, (dir) => saveModelFolder(dir, model, finalMeta, { files }), 'trained model');
     fs.rmSync(ckptDir, { recursive: true, force: true });
     return { out, history, stages, stopReason: 'completed', metrics };
   } finally {

@@ -404,6 +404,9 @@ async function trainEpoch(options: FitOptions, settings: FitSettings, state: Loo
         index += 1;
         continue;
       }
+      // Prefetched batches and in-process steps resolve as microtasks, which never let the event loop run its
+      // I/O phase: without this turn a Ctrl-C or SIGTERM handler would wait for the next real I/O (several batches).
+      await new Promise((resolve) => setImmediate(resolve));
       if (options.signal?.aborted) {
         state.partial.seconds = (Date.now() - started) / 1000;
         return false;

@@ -152,22 +152,8 @@ export async function runLrFind(options: LrFindOptions, runtime: TrainRuntime = 
       minimum: lrs[smoothed.indexOf(Math.min(...smoothed))] / 10,
     };
     if (plot) {
-      const colours = { valley: '#2ca02c', steepest: '#ff7f0e', minimum: '#9467bd' };
       await writeSvgAsPng(
-        chartSvg([
-          {
-            title: `Learning-rate finder (${stage})`,
-            xLabel: 'learning rate (log scale)',
-            yLabel: 'loss',
-            logX: true,
-            series: [
-              { name: 'batch loss', color: '#c7c7c7', points: lrs.map((lr, i) => [lr, losses[i]]) },
-              { name: 'smoothed', color: '#1f77b4', points: lrs.map((lr, i) => [lr, smoothed[i]]) },
-            ],
-            markers: Object.entries(suggestions).map(([name, x]) => ({ x, label: `${name} ${x.toExponential(1)}`, color: colours[name as keyof typeof colours] })),
-            yRange: [Math.min(...smoothed) * 0.9, Math.min(Math.max(...smoothed), smoothed[0] * 2) * 1.05],
-          },
-        ]),
+        lrFindChartSvg({ lrs, losses, smoothed, suggestions, stage }),
         plot,
       );
     }
@@ -175,4 +161,31 @@ export async function runLrFind(options: LrFindOptions, runtime: TrainRuntime = 
   } finally {
     model.dispose();
   }
+}
+
+/** What the suggestions are called on the plot: `minimum` is a tenth of the rate at the lowest loss, and says so. */
+const MARKER_NAMES = { valley: 'valley', steepest: 'steepest', minimum: 'minimum/10' } as const;
+
+/** The lr-find plot: batch and smoothed loss against the rate (log scale), with a marker per suggestion. */
+export function lrFindChartSvg(r: { lrs: number[]; losses: number[]; smoothed: number[]; suggestions: Record<keyof typeof MARKER_NAMES, number>; stage: string }): string {
+  const colours = { valley: '#2ca02c', steepest: '#ff7f0e', minimum: '#9467bd' };
+  const { lrs, losses, smoothed } = r;
+  return chartSvg([
+    {
+      title: `Learning-rate finder (${r.stage})`,
+      xLabel: 'learning rate (log scale)',
+      yLabel: 'loss',
+      logX: true,
+      series: [
+        { name: 'batch loss', color: '#c7c7c7', points: lrs.map((lr, i) => [lr, losses[i]]) },
+        { name: 'smoothed', color: '#1f77b4', points: lrs.map((lr, i) => [lr, smoothed[i]]) },
+      ],
+      markers: (Object.keys(MARKER_NAMES) as Array<keyof typeof MARKER_NAMES>).map((name) => ({
+        x: r.suggestions[name],
+        label: `${MARKER_NAMES[name]} ${r.suggestions[name].toExponential(1)}`,
+        color: colours[name],
+      })),
+      yRange: [Math.min(...smoothed) * 0.9, Math.min(Math.max(...smoothed), smoothed[0] * 2) * 1.05],
+    },
+  ]);
 }

@@ -151,6 +151,12 @@ export function withTrainDefaults<T extends object>(o: T): T {
   return out as T;
 }
 
+/** The flag that sets training option `key` (`--batch-size`), or the key itself when no flag does. */
+export function flagFor(key: string): string {
+  const spec = TRAIN_OPTIONS.find((o) => o.key === key);
+  return spec ? optionName(spec, 'flags') : key;
+}
+
 /** The option's flag name without its argument (`--batch-size`), or the key when it has no flag. */
 export function optionName(spec: TrainOptionSpec, names: 'flags' | 'keys'): string {
   return names === 'flags' && spec.flag ? spec.flag.split(' ')[0] : spec.key;

@@ -17,6 +17,10 @@ export interface ProgressOptions {
   mode?: ProgressMode | string;
   /** Where to write (default stderr). */
   stream?: NodeJS.WriteStream;
+  /** `lines` mode: also a progress line within an epoch whenever this many seconds passed since the last line (default 10). */
+  lineSeconds?: number;
+  /** Clock in milliseconds (tests). */
+  now?: () => number;
 }
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
@@ -30,13 +34,40 @@ export function formatEpochLine(log: EpochLog): string {
   return parts.join('  ');
 }
 
+/** One line on progress within an epoch (logs have no bar to watch). */
+export function formatBatchLine(info: BatchInfo): string {
+  return `epoch ${info.epoch}  batch ${info.batch}/${info.steps}  loss ${fmt(info.loss)}  acc ${fmt(info.accuracy)}  ${info.imagesPerSecond.toFixed(0)} img/s`;
+}
+
+/**
+ * Plain lines for logs: one per epoch, and one within the epoch whenever `intervalMs` passed since the last line,
+ * so a log never goes quiet for long (a resnet50 epoch can take minutes).
+ */
+function lineCallbacks(stream: NodeJS.WriteStream, intervalMs: number, now: () => number): FitCallbacks {
+  let last = now();
+  return {
+    onEpochBegin() {
+      last = now();
+    },
+    onBatchEnd(info: BatchInfo) {
+      if (info.batch >= info.steps || now() - last < intervalMs) return;
+      last = now();
+      stream.write(`${formatBatchLine(info)}\n`);
+    },
+    onEpochEnd(log: EpochLog) {
+      last = now();
+      stream.write(`${formatEpochLine(log)}\n`);
+    },
+  };
+}
+
 /** Loop callbacks that draw progress. */
 export function progressCallbacks(options: ProgressOptions = {}): FitCallbacks {
   const stream = options.stream ?? process.stderr;
   const requested = oneOf('progress', options.mode ?? 'auto', PROGRESS_MODES);
   const mode = requested === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : requested;
   if (mode === 'none') return {};
-  if (mode === 'lines') return { onEpochEnd: (log) => void stream.write(`${formatEpochLine(log)}\n`) };
+  if (mode === 'lines') return lineCallbacks(stream, (options.lineSeconds ?? 10) * 1000, options.now ?? Date.now);
   let bar: SingleBar | undefined;
   return {
     onEpochBegin(epoch: number, steps: number) {

@@ -22,7 +22,7 @@ import { Runner } from '../models/runner';
 import { TrainRuntime } from './runtime';
 
 /** The options that decide what a stage reads. */
-export type StageDataOptions = Pick<ResolvedTrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine'>;
+export type StageDataOptions = Pick<ResolvedTrainOptions, 'batchSize' | 'augment' | 'featureCache' | 'prefixEngine' | 'signal'>;
 
 /** What a stage's data comes from: the model as staged, its metadata, the data, the options and the engines. */
 export interface StageDataContext {
@@ -123,6 +123,11 @@ async function computeFeatures(
     const values = new Float32Array(ds.samples.length * per);
     let at = 0;
     for await (const batch of datasetSource(ds, meta, { batchSize: o.batchSize, shuffle: false, seed: '0' }).batches(0)) {
+      // A stop request during the feature pass: give up the cache, so the loop stops (and checkpoints) at once.
+      if (o.signal?.aborted) {
+        batch.x.dispose();
+        return null;
+      }
       try {
         const n = batch.labels.length;
         values.set(await runner.run(batch.x.dataSync() as Float32Array, n), at * per);

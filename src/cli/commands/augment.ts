@@ -4,7 +4,9 @@ import { positiveInt } from '../../errors';
 import { openDataset } from '../../data/dataset';
 import { augmentSheet } from '../../data/contact-sheet';
 import { AUGMENT_PRESET_NAMES } from '../../data/augment';
+import { skippedFilesLine } from '../../data/decode-errors';
 import { globals } from '../common';
+import { checkOutputFile } from '../output-paths';
 
 /** `graft augment`: a contact sheet showing what an augmentation pipeline does to a dataset. */
 export function augmentCommand(): Command {
@@ -19,6 +21,7 @@ export function augmentCommand(): Command {
     .option('--tile <pixels>', 'side of each tile', '128')
     .action(async (opts: { data: string; out: string; n: string; variants: string; seed: string; aug: string; tile: string }, cmd: Command) => {
       const quiet = globals(cmd).quiet;
+      checkOutputFile('--out', opts.out);
       const ds = await openDataset(opts.data, { verify: 'header', log: quiet ? null : undefined });
       const sheet = await augmentSheet(ds, {
         out: opts.out,
@@ -28,6 +31,7 @@ export function augmentCommand(): Command {
         seed: opts.seed,
         tile: positiveInt('--tile', opts.tile),
       });
+      if (sheet.skipped.length && !quiet) process.stderr.write(`graft: warning: ${skippedFilesLine('', sheet.skipped)}\n`);
       if (!quiet) process.stdout.write(`wrote ${opts.out} (${sheet.width}x${sheet.height}, ${sheet.rows} images)\n`);
     });
 }

@@ -3,6 +3,7 @@ import { positiveInt } from '../../errors';
 import { openDataset } from '../../data/dataset';
 import { exportFashionMnist, FASHION_MNIST_DIR } from '../../data/fashion-mnist';
 import { globals, parseList } from '../common';
+import { checkOutputFolder } from '../output-paths';
 
 /** `graft dataset`: make and inspect datasets. */
 export function datasetCommand(): Command {
@@ -16,6 +17,7 @@ export function datasetCommand(): Command {
     .option('--split <name>', 'IDX split to read: train or test', 'train')
     .option('--idx <folder>', 'folder with the *-idx?-ubyte(.gz) files', FASHION_MNIST_DIR)
     .action(async (opts: { out: string; perClass?: string; classes?: string[]; split: string; idx: string }, cmd: Command) => {
+      checkOutputFolder('--out', opts.out);
       const result = await exportFashionMnist({
         out: opts.out,
         perClass: opts.perClass === undefined ? undefined : positiveInt('--per-class', opts.perClass),

@@ -4,6 +4,7 @@ import { runDemo } from '../demo';
 import { formatReportText } from '../../metrics';
 import { positiveInt } from '../../errors';
 import { globals, useBackend } from '../common';
+import { checkOutputFolder } from '../output-paths';
 
 interface DemoCliOptions {
   out: string;
@@ -27,6 +28,7 @@ export function demoCommand(): Command {
     .option('--epochs <n>', 'epochs with everything unfrozen at discriminative rates (default 8)')
     .option('--seed <n>', 'seed (default 0)')
     .action(async (opts: DemoCliOptions, cmd: Command) => {
+      checkOutputFolder('--out', opts.out);
       const g = globals(cmd);
       await useBackend(cmd);
       const result = await runDemo({

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { finiteNumber, positiveInt } from '../../errors';
 import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
-import { ZERO_DIVISION_CHOICES } from '../../metrics';
+import { ZERO_DIVISION_CHOICES, zeroDivisionOption } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
 import { globalThreads, globals, parseList, useBackend } from '../common';
 import { FORMAT_HELP, emitReport, outputFormats } from '../report-output';
@@ -79,7 +79,7 @@ export function evaluateCommand(): Command {
       const progress = progressDisplay(Boolean(quiet));
       let report;
       try {
-        report = await evaluate({
+        const options: Parameters<typeof evaluate>[0] = {
           model: opts.model,
           data: opts.data,
           batchSize: positiveInt('--batch-size', opts.batchSize),
@@ -96,7 +96,11 @@ export function evaluateCommand(): Command {
           predictionsCsv: formats.includes('csv') && opts.out ? reportPaths(opts.out).csv : undefined,
           onProgress: (p) => progress.update(p),
           log: quiet ? null : undefined,
-        });
+        };
+        zeroDivisionOption(opts.zeroDivision);
+        // Checking the files and loading the model can take a while on a big dataset: say what is happening first.
+        if (!quiet) process.stderr.write(`evaluate: checking the images of ${opts.data} and loading ${opts.model}\n`);
+        report = await evaluate(options);
       } finally {
         progress.stop();
       }

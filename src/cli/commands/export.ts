@@ -7,6 +7,7 @@ import { readGraftMeta } from '../../io/graft-json';
 import { globals, useBackend } from '../common';
 import { exportWebPage } from '../../web/export-web';
 import { QUANTIZE_DTYPES } from '../../web/quantize';
+import { checkOutputFile } from '../output-paths';
 
 interface ExportCliOptions {
   onnx?: string;
@@ -47,6 +48,7 @@ export function exportCommand(): Command {
       const verifyBatch = opts.verify === undefined ? undefined : opts.verify === true ? 2 : positiveInt('--verify', opts.verify);
       if (!fs.existsSync(opts.onnx)) throw new GraftError(`model folder ${opts.onnx} does not exist; pass the folder graft train or graft import-keras wrote.`);
       const meta = readGraftMeta(opts.onnx);
+      if (opts.out) checkOutputFile('--out', opts.out);
       const result = await exportModelFolderOnnx(opts.onnx, { out: opts.out, foldBatchNorm: opts.foldBn });
       const mb = (result.bytes.byteLength / 2 ** 20).toFixed(1);
       const input = result.inputs[0];

@@ -32,7 +32,8 @@ export function featuresCommand(): Command {
     .addOption(sharedFlag('batchSize', { default: '16' }))
     .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('json'))
     .addOption(engineFlag())
-    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string }, cmd: Command) => {
+    .option('--strict', 'stop with an error on an unreadable image (default: skip it and name it)')
+    .action(async (images: string[], opts: { arch?: string; weights: string; pooling: string; inputSize?: string; batchSize: string; format: string; engine: string; strict?: boolean }, cmd: Command) => {
       const format = oneOf('--format', opts.format, FORMATS);
       oneOf('--engine', opts.engine, ENGINE_CHOICES);
       const batchSize = positiveInt('--batch-size', opts.batchSize);
@@ -71,6 +72,8 @@ export function featuresCommand(): Command {
         const { files, features } = await extractFeatures(extractor, images, {
           batchSize,
           run: runner.run,
+          strict: opts.strict,
+          log: globals(cmd).quiet ? null : undefined,
           onProgress: bar
             ? (done, total) => {
                 if (done <= batchSize) bar.start(total, 0, { task: 'features' });

@@ -4,6 +4,7 @@ import { positiveInt } from '../../errors';
 import { importKeras } from '../../models/import-keras';
 import { architectureNames } from '../../models/registry';
 import { globals, parseList, useBackend } from '../common';
+import { checkModelOut } from '../output-paths';
 
 /** `graft import-keras`: a Keras .h5 weight file becomes a graft model folder. */
 export function importKerasCommand(): Command {
@@ -15,7 +16,9 @@ export function importKerasCommand(): Command {
     .addOption(sharedFlag('inputSize'))
     .option('--class-names <a,b,...>', 'class names for the top, in output order', parseList)
     .option('--out <folder>', 'model folder to write (default the file name without .h5)')
-    .action(async (file: string, opts: { arch: string; top?: boolean; inputSize?: string; classNames?: string[]; out?: string }, cmd: Command) => {
+    .option('--force', 'write --out even when it holds a model graft did not write')
+    .action(async (file: string, opts: { arch: string; top?: boolean; inputSize?: string; classNames?: string[]; out?: string; force?: boolean }, cmd: Command) => {
+      if (opts.out) checkModelOut('--out', opts.out, { force: opts.force });
       await useBackend(cmd);
       const result = await importKeras(file, {
         arch: opts.arch,

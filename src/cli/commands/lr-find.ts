@@ -5,6 +5,7 @@ import { LR_FIND_TRAIN_KEYS, checkTrainOptions } from '../../train/options';
 import { lrFind } from '../../engine/training';
 import { globals, useBackend } from '../common';
 import { addTrainFlags, trainOptionsFromCli } from './train';
+import { checkOutputFile } from '../output-paths';
 
 /** `graft lr-find`: the learning-rate range test; prints the suggestions and writes the loss-versus-rate plot. */
 export function lrFindCommand(): Command {
@@ -17,6 +18,7 @@ export function lrFindCommand(): Command {
     .option('--steps <n>', 'rates tried (default 100)')
     .option('--plot <file>', 'PNG to write', 'lr-find.png');
   return addTrainFlags(cmd, LR_FIND_TRAIN_KEYS).action(async (opts: Record<string, unknown>, command: Command) => {
+    checkOutputFile('--plot', opts.plot as string);
     const model = checkTrainOptions(trainOptionsFromCli(opts, LR_FIND_TRAIN_KEYS), { names: 'flags', keys: LR_FIND_TRAIN_KEYS });
     const options: LrFindOptions = {
       ...(model as LrFindOptions),

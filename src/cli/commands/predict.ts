@@ -4,6 +4,7 @@ import { finiteNumber, oneOf, positiveInt } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { predict, predictionsToCsv, ttaFromFlags } from '../../eval';
 import { globalThreads, globals, useBackend } from '../common';
+import { checkOutputFile } from '../output-paths';
 
 interface PredictCliOptions {
   model: string;
@@ -15,6 +16,7 @@ interface PredictCliOptions {
   batchSize: string;
   threshold: string;
   engine: string;
+  strict?: boolean;
 }
 
 /** `graft predict`: labels and probabilities for images. */
@@ -31,8 +33,10 @@ export function predictCommand(): Command {
     .addOption(sharedFlag('batchSize', { default: '32' }))
     .option('--threshold <t>', 'sigmoid (multi-label) models: list every class scored above t', '0.5')
     .addOption(engineFlag())
+    .option('--strict', 'stop with an error on an unreadable image (default: skip it and name it)')
     .action(async (inputs: string[], opts: PredictCliOptions, cmd: Command) => {
       const format = oneOf('--format', opts.format, ['csv', 'json'] as const);
+      if (opts.out) checkOutputFile('--out', opts.out);
       await useBackend(cmd);
       const results = await predict({
         model: opts.model,
@@ -44,6 +48,7 @@ export function predictCommand(): Command {
         engine: opts.engine,
         threads: globalThreads(cmd),
         log: globals(cmd).quiet ? null : undefined,
+        strict: opts.strict,
       });
       const text = format === 'json' ? JSON.stringify(results, null, 2) + '\n' : predictionsToCsv(results);
       if (opts.out) await writeFileAtomic(opts.out, text);

@@ -5,6 +5,8 @@ import { train } from '../../engine/training';
 import { TrainOptions, resolveTrainOptions } from '../../train/fine-tune';
 import { TRAIN_CONFIG_KEYS, TRAIN_OPTIONS, TrainOptionSpec } from '../../train/options';
 import { globals, useBackend } from '../common';
+import { checkModelOut } from '../output-paths';
+import { lastCheckpointNote, runStoppable, signalExitCode } from '../signals';
 
 export { parseNamedNumbers } from '../../train/options';
 
@@ -51,38 +53,25 @@ export function trainOptionsFromCli(opts: Record<string, unknown>, keys: readonl
   return merged as unknown as TrainOptions;
 }
 
-/**
- * Runs training with Ctrl-C turned into a stop request: the run stops after the current batch and writes a checkpoint;
- * a second Ctrl-C quits at once (Node's default).
- */
-export async function runWithInterrupt<T>(run: (signal: AbortSignal) => Promise<T>, quiet: boolean): Promise<T> {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (!quiet) process.stderr.write('\ngraft: stopping after this batch and saving a checkpoint (Ctrl-C again quits at once)\n');
-    controller.abort();
-    process.off('SIGINT', onSigint);
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await run(controller.signal);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
-
 /** `graft train`: fine-tune a pretrained trunk with a new head (or train from scratch) and write a model folder. */
 export function trainCommand(): Command {
   const cmd = new Command('train')
     .description('train a classifier: head on a frozen trunk, then unfreeze with discriminative rates (or from scratch with --weights none)')
-    .option('--config <file>', 'JSON file of train options (same names as the API, camelCase); flags override it');
+    .option('--config <file>', 'JSON file of train options (same names as the API, camelCase); flags override it')
+    .option('--force', 'write --out even when it holds a model graft did not write, or lies inside --data');
   return addTrainFlags(cmd, TRAIN_CONFIG_KEYS).action(async (opts: Record<string, unknown>, command: Command) => {
     const quiet = Boolean(globals(command).quiet);
-    // Every flag is checked before the backend starts or any data is read.
+    // Every flag and the output folder are checked before the backend starts or any data is read.
     const options = resolveTrainOptions({ ...trainOptionsFromCli(opts), ...(quiet ? { progress: 'none' as const } : {}) }, { names: 'flags' });
+    checkModelOut('--out', options.out, { data: [options.data as string, options.val as string], force: Boolean(opts.force) });
     await useBackend(command);
-    const result = await runWithInterrupt((signal) => train({ ...options, signal }), quiet);
+    const { result, stoppedBy } = await runStoppable((signal) => train({ ...options, signal }), {
+      quiet,
+      leftBehind: () => lastCheckpointNote(options.out),
+    });
     if (result.stopReason === 'aborted') {
-      throw new GraftError(`interrupted: checkpoint saved in ${result.checkpoint}; run the same command with --resume to continue.`, { exitCode: 130 });
+      const code = stoppedBy ? signalExitCode(stoppedBy) : 130;
+      throw new GraftError(`stopped by ${stoppedBy ?? 'request'}: checkpoint saved in ${result.checkpoint}; run the same command with --resume to continue.`, { exitCode: code });
     }
     const m = result.metrics;
     const scores = m.val_accuracy === undefined ? 'no validation data' : `val_accuracy ${m.val_accuracy.toFixed(4)}, val_f1_macro ${m.val_f1_macro.toFixed(4)}, val_loss ${m.val_loss.toFixed(4)}`;
