@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { constructModel } from '../src/models/build';
 import { getArchitecture, listArchitectures } from '../src/models/registry';
+import { defaultHead } from '../src/models/spec';
+import { resolveSimpleCnn } from '../src/models/simple_cnn';
 import { checkGroups } from '../src/models/groups';
 import { Net } from '../src/models/net';
 import { correctPad, hardSigmoid, hardSwish, makeDivisible } from '../src/models/mobile_blocks';
@@ -96,7 +98,7 @@ describe('mobile families: Keras parity of the architectures', () => {
     for (const s of MOBILE) expect(s.minInputSize).toBe(32);
     // V1 and V2 take [-1, 1] input; V3 and EfficientNet rescale 0..255 pixels inside the model, as Keras's do.
     expect(['mobilenet', 'mobilenet_v2', 'mobilenet_v3_small', 'efficientnet_b0'].map((n) => getArchitecture(n).preprocessing)).toEqual(['tf', 'tf', 'none', 'none']);
-    expect(getArchitecture('efficientnet_b4').defaultHead).toEqual({ pooling: 'avg', dropout: 0.4 });
+    expect(defaultHead(getArchitecture('efficientnet_b4'), { simpleCnn: resolveSimpleCnn({}) })).toEqual({ pooling: 'avg', dropout: 0.4 });
   });
 
   test('Keras layer names and stage output shapes at 224', () => {
