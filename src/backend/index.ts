@@ -10,10 +10,12 @@ import { canThreadWasm, registerWasmThreads, wasmThreadCount } from './wasm-thre
 
 export { wasmThreadCount } from './wasm-threads';
 
-/** What a user may ask for (`--backend`, `GRAFT_BACKEND`). */
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-/** A backend request. */
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import { BACKEND_CHOICES, BackendChoice } from './choices';
+import { doctorChecks } from './doctor-checks';
+
+export { BACKEND_CHOICES } from './choices';
+export type { BackendChoice } from './choices';
+export { registerDoctorCheck } from './doctor-checks';
 
 /** One way of getting a backend, fastest first. */
 interface Candidate {
@@ -236,12 +238,6 @@ export interface DoctorReport {
   extra: Record<string, string>;
 }
 
-const doctorChecks: Array<{ name: string; check: () => Promise<string> }> = [];
-
-/** Adds a line to `graft doctor` for another engine (its check returns a one-line status). */
-export function registerDoctorCheck(name: string, check: () => Promise<string>): void {
-  if (!doctorChecks.some((c) => c.name === name)) doctorChecks.push({ name, check });
-}
 
 /**
  * Tries every backend in turn (each load has side effects on tfjs, so this is for `doctor`, not for runs),

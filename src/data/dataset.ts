@@ -243,6 +243,11 @@ export function skipLate(ds: Dataset, source: string, reason: string): boolean {
   return true;
 }
 
+/** Sets where files skipped at batch time are reported, for a dataset built by hand rather than opened. */
+export function setLateLog(ds: Dataset, log: ((line: string) => void) | null): void {
+  reportStates.set(ds.skipped, { strict: false, log, pending: false });
+}
+
 /** Writes the skipped-files warning again, now complete, if files were skipped at batch time since the last one. */
 export function reportLateSkips(ds: Dataset): void {
   const state = reportStates.get(ds.skipped);

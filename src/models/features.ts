@@ -2,15 +2,15 @@
  * Feature extraction: each image's pooled trunk output after the architecture's own preprocessing, the vectors users
  * feed to similarity search or their own classifiers.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { GraftError, oneOf, positiveInt } from '../errors';
-import { loadImage } from '../data/image';
-import { IMAGE_EXTENSIONS } from '../data/dataset';
-import { PreprocessMode, preprocessPixels } from './preprocess';
+import { oneOf } from '../errors';
+import { PreprocessMode } from './preprocess';
+import { FeatureSource, expandImagePaths, streamFeatures } from './feature-stream';
 import { TrunkOptions, loadTrunk } from './classifier';
 import { Net } from './net';
+
+export { expandImagePaths, streamFeatures } from './feature-stream';
+export type { FeatureSource } from './feature-stream';
 
 /** Pooling of the trunk's feature map into one vector per image. */
 export const FEATURE_POOLINGS = ['avg', 'max'] as const;
@@ -56,25 +56,6 @@ export async function createFeatureExtractor(o: FeatureExtractorOptions): Promis
   };
 }
 
-/** Expands folders (recursively) to the image files inside, sorted; files are kept as given. */
-export function expandImagePaths(inputs: string[]): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) out.push(full);
-    }
-  };
-  for (const input of inputs) {
-    if (!fs.existsSync(input)) throw new GraftError(`image ${input} does not exist; pass image files or folders of images.`);
-    if (fs.statSync(input).isDirectory()) walk(input);
-    else out.push(input);
-  }
-  if (out.length === 0) throw new GraftError(`no images found in ${inputs.join(', ')}; pass image files (${IMAGE_EXTENSIONS.join(' ')}) or folders of them.`);
-  return out;
-}
-
 /** Options for `extractFeatures`. */
 export interface ExtractFeaturesOptions {
   /** Images per forward pass (default 16). */
@@ -83,32 +64,37 @@ export interface ExtractFeaturesOptions {
   onProgress?: (done: number, total: number) => void;
   /** Runs the extractor's model on a preprocessed NHWC batch (e.g. an onnxruntime session); default tfjs in-process. */
   run?: (input: Float32Array, batch: number) => Promise<Float32Array>;
+  /** Where the warning naming files that could not be decoded goes (default stderr; null silences). */
+  log?: ((line: string) => void) | null;
 }
 
-/** Runs images (files, or folders of images) through an extractor; returns one vector per image, in order. */
-export async function extractFeatures(extractor: FeatureExtractor, images: string[], o: ExtractFeaturesOptions = {}): Promise<{ files: string[]; features: Float32Array[] }> {
-  const files = expandImagePaths(images);
-  const batchSize = positiveInt('batchSize', o.batchSize ?? 16);
+/** The tfjs way of running an extractor's model. */
+function tfjsRun(extractor: FeatureExtractor): (input: Float32Array, batch: number) => Promise<Float32Array> {
   const [h, w, c] = extractor.inputShape;
-  const features: Float32Array[] = [];
-  const run = o.run ?? (async (input: Float32Array, batch: number) => {
+  return async (input, batch) => {
     const out = tf.tidy(() => extractor.model.predict(tf.tensor4d(input, [batch, h, w, c])) as tf.Tensor);
     try {
       return (await out.data()) as Float32Array;
     } finally {
       out.dispose();
     }
-  });
-  for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = files.slice(start, start + batchSize);
-    const input = new Float32Array(chunk.length * h * w * c);
-    for (let i = 0; i < chunk.length; i++) {
-      const pixels = await loadImage(chunk[i], { inputShape: [h, w, c] });
-      input.set(preprocessPixels(pixels, c, extractor.preprocessing), i * h * w * c);
-    }
-    const data = await run(input, chunk.length);
-    for (let i = 0; i < chunk.length; i++) features.push(data.slice(i * extractor.dim, (i + 1) * extractor.dim));
-    o.onProgress?.(Math.min(start + batchSize, files.length), files.length);
+  };
+}
+
+/** Runs images (files, or folders of images) through an extractor; returns one vector per image, in order. */
+export async function extractFeatures(extractor: FeatureExtractor, images: string[], o: ExtractFeaturesOptions = {}): Promise<{ files: string[]; features: Float32Array[] }> {
+  const all = expandImagePaths(images);
+  const source: FeatureSource = { inputShape: extractor.inputShape, preprocessing: extractor.preprocessing, dim: extractor.dim, run: o.run ?? tfjsRun(extractor) };
+  const files: string[] = [];
+  const features: Float32Array[] = [];
+  let done = 0;
+  for await (const batch of streamFeatures(source, all, { batchSize: o.batchSize, log: o.log })) {
+    batch.files.forEach((f, i) => {
+      files.push(f);
+      features.push(batch.features.slice(i * extractor.dim, (i + 1) * extractor.dim));
+    });
+    done += batch.files.length;
+    o.onProgress?.(done, all.length);
   }
   return { files, features };
 }

@@ -9,12 +9,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { GraftError, positiveInt } from '../errors';
-import { registerDoctorCheck } from '../backend';
-import { MODEL_JSON, readModelArtifacts } from '../io/model-folder';
+// Only light modules at the top: a cached graph runs without tfjs, which the exporter and model-folder reader load.
+import { registerDoctorCheck } from '../backend/doctor-checks';
 import { readGraftMeta } from '../io/graft-json';
 import { writeFileAtomic } from '../io/atomic';
-import { Predictor } from '../engine/predictor';
-import { exportOnnx } from './export';
+import type { Predictor } from '../engine/predictor';
+
+/** A model folder's topology and weights manifest (io/model-folder's MODEL_JSON). */
+const MODEL_JSON = 'model.json';
+
+/** Reads a model folder's artifacts (loads tfjs: only when a graph must be exported, or to explain a bad folder). */
+function readModelArtifacts(modelDir: string) {
+  return (require('../io/model-folder') as typeof import('../io/model-folder')).readModelArtifacts(modelDir);
+}
 
 /** Bumped whenever the exporter's output changes, so cached graphs from an older graft are rebuilt. */
 const EXPORTER_REVISION = 1;
@@ -61,6 +68,11 @@ export interface OnnxSessionOptions {
   cuda?: boolean;
   /** Where a fallback notice goes (default stderr; null for silence). */
   log?: ((line: string) => void) | null;
+  /**
+   * For a model file: keep onnxruntime's optimized graph here, and load it (without optimizing again) when it
+   * exists. Graph optimization is most of a large model's session start-up.
+   */
+  optimizedPath?: string;
 }
 
 /** An onnxruntime session and how it runs. */
@@ -81,9 +93,31 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // Idle intra-op threads sleep instead of spinning, so image decoding running beside a batch gets the cores.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
-  const create = (opts: Ort.InferenceSession.SessionOptions) =>
-    typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+  const optimized = typeof model === 'string' && options.optimizedPath ? options.optimizedPath : undefined;
+  const create = async (opts: Ort.InferenceSession.SessionOptions) => {
+    if (typeof model !== 'string') return ort.InferenceSession.create(model, opts);
+    if (!optimized) return ort.InferenceSession.create(model, opts);
+    if (fs.existsSync(optimized)) {
+      try {
+        return await ort.InferenceSession.create(optimized, { ...opts, graphOptimizationLevel: 'disabled' });
+      } catch {
+        fs.rmSync(optimized, { force: true }); // written by another onnxruntime, or damaged: optimize again
+      }
+    }
+    // onnxruntime writes the file while creating the session; write it beside and rename, so readers never see a part.
+    const staging = `${optimized}.${process.pid}.tmp`;
+    try {
+      const session = await ort.InferenceSession.create(model, { ...opts, optimizedModelFilePath: staging });
+      if (fs.existsSync(staging)) fs.renameSync(staging, optimized);
+      return session;
+    } catch (err) {
+      fs.rmSync(staging, { force: true });
+      throw err;
+    }
+  };
   if (options.cuda !== false && cudaProviderInstalled()) {
     try {
       return { session: await create({ ...base, executionProviders: ['cuda', 'cpu'] }), engine: 'onnxruntime cuda' };
@@ -122,6 +156,44 @@ export async function warmUp(session: Ort.InferenceSession, inputShape: number[]
   }
 }
 
+/**
+ * `modelFolderHash`, remembered by the sizes and modification times of model.json and the weight shards in
+ * `.onnx-cache/key.json`: reading and hashing 100 MB of weights costs a fifth of a second on every start, a `stat`
+ * of each file almost nothing. The hash is recomputed whenever any of them changed.
+ */
+export function cachedModelFolderHash(modelDir: string): string {
+  const jsonFile = path.join(modelDir, MODEL_JSON);
+  if (!fs.existsSync(jsonFile)) readModelArtifacts(modelDir); // throws the folder error users know
+  const stamp = (files: string[]) =>
+    files.map((f) => {
+      const st = fs.statSync(path.join(modelDir, f), { throwIfNoEntry: false });
+      return `${f}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`;
+    });
+  const keyFile = path.join(modelDir, ONNX_CACHE_DIR, 'key.json');
+  let shards: string[] = [];
+  try {
+    const saved = JSON.parse(fs.readFileSync(keyFile, 'utf8')) as { revision: number; stamps: string[]; files: string[]; hash: string };
+    shards = saved.files;
+    if (saved.revision === EXPORTER_REVISION && JSON.stringify(stamp([MODEL_JSON, ...shards])) === JSON.stringify(saved.stamps)) return saved.hash;
+  } catch {
+    // no key yet, or an unreadable one: hash below
+  }
+  const manifest = (JSON.parse(fs.readFileSync(jsonFile, 'utf8')).weightsManifest ?? []) as Array<{ paths: string[] }>;
+  shards = manifest.flatMap((g) => g.paths);
+  const before = stamp([MODEL_JSON, ...shards]);
+  const hash = modelFolderHash(modelDir);
+  // Only remember a hash whose files did not change while it was computed.
+  if (JSON.stringify(stamp([MODEL_JSON, ...shards])) === JSON.stringify(before)) {
+    try {
+      fs.mkdirSync(path.dirname(keyFile), { recursive: true });
+      fs.writeFileSync(keyFile, JSON.stringify({ revision: EXPORTER_REVISION, files: shards, stamps: before, hash }));
+    } catch {
+      // a read-only folder just hashes every time
+    }
+  }
+  return hash;
+}
+
 /** Hash of what the exported graph depends on: model.json, the weight shards, and the exporter revision. */
 export function modelFolderHash(modelDir: string): string {
   const hash = createHash('sha256').update(`graft-onnx-${EXPORTER_REVISION}\n`);
@@ -140,8 +212,9 @@ export function modelFolderHash(modelDir: string): string {
  */
 export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8Array> {
   const cache = path.join(modelDir, ONNX_CACHE_DIR);
-  const file = path.join(cache, `${modelFolderHash(modelDir)}.onnx`);
+  const file = path.join(cache, `${cachedModelFolderHash(modelDir)}.onnx`);
   if (fs.existsSync(file)) return file;
+  const { exportOnnx } = await import('./export');
   const { bytes } = await exportOnnx(readModelArtifacts(modelDir));
   try {
     await writeFileAtomic(file, bytes);
@@ -151,9 +224,19 @@ export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8A
     throw err;
   }
   for (const entry of fs.readdirSync(cache)) {
-    if (entry.endsWith('.onnx') && path.join(cache, entry) !== file) fs.rmSync(path.join(cache, entry), { force: true });
+    if (/\.onnx$|\.ort\.onnx$/.test(entry) && !entry.startsWith(path.basename(file, '.onnx'))) fs.rmSync(path.join(cache, entry), { force: true });
   }
   return file;
+}
+
+/**
+ * Where onnxruntime's optimized form of a cached export is kept: beside it, named for this onnxruntime, platform and
+ * CPU, because level-`all` optimizations choose kernels and layouts for the machine they run on.
+ */
+export function optimizedModelPath(exportFile: string, threads: number): string {
+  const ort = loadOnnxRuntime();
+  const cpu = createHash('sha1').update(`${ort.env.versions.common} ${process.platform} ${process.arch} ${os.cpus()[0]?.model ?? ''} ${threads}`).digest('hex').slice(0, 10);
+  return exportFile.replace(/\.onnx$/, `.${cpu}.ort.onnx`);
 }
 
 /** Options for `createOnnxPredictor`. */
@@ -168,7 +251,10 @@ export interface OnnxPredictorOptions {
 export async function createOnnxPredictor(modelDir: string, options: OnnxPredictorOptions = {}): Promise<Predictor> {
   loadOnnxRuntime();
   const meta = readGraftMeta(modelDir);
-  const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
+  const model = await cachedOnnxModel(modelDir);
+  const threads = options.threads ?? os.availableParallelism();
+  const optimizedPath = typeof model === 'string' ? optimizedModelPath(model, threads) : undefined;
+  const { session, engine } = await createOnnxSession(model, { ...options, optimizedPath });
   const [h, w, c] = meta.inputShape;
   await warmUp(session, [h, w, c], modelDir);
   return {

@@ -59,7 +59,7 @@ export function evaluateCommand(): Command {
     .description('score a saved model on a labelled dataset: scikit-learn-exact precision/recall/F1, confusion matrix, top-k, worst mistakes')
     .requiredOption('--model <folder>', 'model folder (with graft.json)')
     .requiredOption('--data <spec>', 'image folder (one subfolder per class), CSV manifest (path,label) or IDX files')
-    .option('--batch-size <n>', 'images per forward pass', '32')
+    .option('--batch-size <n>', 'images per forward pass (default: by input size, 16 to 256)')
     .option('--tta', 'test-time augmentation: average the scores of the image and its mirror')
     .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--top-k <k>', 'report top-1..top-k accuracy (default min(5, classes))')
@@ -71,7 +71,7 @@ export function evaluateCommand(): Command {
     .option('--positive-label <class>', 'two-class models: the positive class (default the second class)')
     .option('--threshold <t>', 'two-class and sigmoid models: predict a class when its score is above t', '0.5')
     .option('--mistakes <n>', 'how many of the most confidently wrong images to list', '20')
-    .option('--verify <mode>', `how dataset files are checked before evaluating: ${VERIFY_MODES.join(', ')} (header is faster; decode skips truncated files up front)`, 'decode')
+    .option('--verify <mode>', `how dataset files are checked before evaluating: ${VERIFY_MODES.join(', ')} (header reads headers and skips a damaged file when it is reached; decode decodes every file first)`, 'header')
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const { quiet } = globals(cmd);
       const formats = outputFormats(opts.out, opts.format, { csv: true });
@@ -82,7 +82,7 @@ export function evaluateCommand(): Command {
         report = await evaluate({
           model: opts.model,
           data: opts.data,
-          batchSize: positiveInt('--batch-size', opts.batchSize),
+          batchSize: opts.batchSize === undefined ? undefined : positiveInt('--batch-size', opts.batchSize),
           tta: ttaFromFlags(opts),
           topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
           shard: opts.shard,
