@@ -5,8 +5,7 @@
  */
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
-import { Predictor } from './predictor';
-import { createTfjsEnginePredictor } from './workers';
+import type { Predictor } from './predictor';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from '../onnx/runtime';
 
 export type { Predictor } from './predictor';
@@ -32,11 +31,20 @@ export interface EngineFactory {
   create(modelDir: string, options: EngineCreateOptions): Promise<Predictor>;
 }
 
-/** The tfjs engine: the model on the current tfjs backend (on wasm, split across worker threads when that pays). */
+/**
+ * The tfjs engine: the model on the current tfjs backend (on wasm, split across worker threads when that pays).
+ * tfjs is loaded here, not at the top, so runs on onnxruntime never load it; when nothing chose a backend yet
+ * (the CLI starts one only when it expects tfjs to run), the default one (`GRAFT_BACKEND` or auto) starts here.
+ */
 const TFJS_ENGINE: EngineFactory = {
   name: 'tfjs',
   unavailable: async () => null,
-  create: (modelDir, options) => createTfjsEnginePredictor(modelDir, { threads: options.threads }),
+  async create(modelDir, options) {
+    const { currentBackend, initBackend } = await import('../backend');
+    if (!currentBackend()) await initBackend({ threads: options.threads, log: null });
+    const { createTfjsEnginePredictor } = await import('./workers');
+    return createTfjsEnginePredictor(modelDir, { threads: options.threads });
+  },
 };
 
 /** The onnxruntime engine: the model's ONNX export (cached in the folder) on onnxruntime-node, CUDA when installed. */

@@ -7,7 +7,7 @@ import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../err
 import { parseShard, shardItems } from '../util/shard';
 import { readGraftMeta, GraftMeta } from '../io/graft-json';
 import { Dataset, VerifyMode, openDataset } from '../data/dataset';
-import { BatchStats, rawBatches } from '../data/batches';
+import { BatchStats, rawBatches } from '../data/raw-batches';
 import { Predictor } from '../engine/predictor';
 import { createPredictor } from '../engine';
 import {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { finiteNumber, positiveInt } from '../../errors';
 import { ENGINE_CHOICES } from '../../engine';
+import { tryLoadOnnxRuntime } from '../../onnx/runtime';
 import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
 import { ZERO_DIVISION_CHOICES } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
@@ -75,7 +76,9 @@ export function evaluateCommand(): Command {
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const { quiet } = globals(cmd);
       const formats = outputFormats(opts.out, opts.format, { csv: true });
-      await useBackend(cmd);
+      // tfjs starts only when it will run: onnxruntime needs no tfjs backend (createPredictor starts the default one
+      // if auto falls back to tfjs).
+      if (opts.engine === 'tfjs' || globals(cmd).backend !== undefined || tryLoadOnnxRuntime().reason) await useBackend(cmd);
       const progress = progressDisplay(Boolean(quiet));
       let report;
       try {
