@@ -144,9 +144,21 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const multilabel = meta.outputActivation === 'sigmoid' && classes > 2;
 
   const warnings: string[] = [];
-  const ds = typeof options.data === 'string' ? await openDataset(options.data, { verify: options.verify, log: options.log }) : options.data;
-  const toModel = alignClasses(ds, meta, warnings);
-  const samples = shardItems(ds.samples, shard).map((s) => ({ source: s.source, label: toModel[s.label] }));
+  // The engine's session is built on its own threads while this thread lists and checks the files: start it first.
+  const opening = options.predictor ? null : createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log });
+  opening?.catch(() => undefined); // surfaces below, once the dataset is open
+  const abandon = (err: unknown) => {
+    opening?.then((p) => p.dispose()).catch(() => undefined);
+    throw err;
+  };
+  const ds = typeof options.data === 'string' ? await openDataset(options.data, { verify: options.verify, log: options.log }).catch(abandon) : options.data;
+  let toModel: number[];
+  try {
+    toModel = alignClasses(ds, meta, warnings);
+  } catch (err) {
+    abandon(err);
+  }
+  const samples = shardItems(ds.samples, shard).map((s) => ({ source: s.source, label: toModel![s.label] }));
   const skipped = shardItems(ds.skipped, shard).length;
   const view: Dataset = { ...ds, classNames: meta.classNames, samples };
 
@@ -155,8 +167,13 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const hits = Array.from({ length: topK }, () => 0);
   const mlCounts = multilabel ? emptyMultilabelCounts(meta.classNames, threshold) : undefined;
   let mistakes: Mistake[] = [];
-  const csv = options.predictionsCsv ? new StagedCsvWriter(options.predictionsCsv, ['path', 'label', 'prediction', 'confidence', 'correct', 'top_k']) : null;
-  const predictor = options.predictor ?? (await createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log }));
+  let csv: StagedCsvWriter | null = null;
+  try {
+    csv = options.predictionsCsv ? new StagedCsvWriter(options.predictionsCsv, ['path', 'label', 'prediction', 'confidence', 'correct', 'top_k']) : null;
+  } catch (err) {
+    abandon(err);
+  }
+  const predictor = options.predictor ?? (await opening!);
   const rssStart = process.memoryUsage().rss;
   const tensorsStart = tensorCount();
   const started = performance.now();
