@@ -172,12 +172,16 @@ async function lines(file: string): Promise<{ lines: string[]; bytes: number[] }
   const text = fs.createReadStream(file);
   const size = fs.statSync(file).size;
   let offset = 0;
-  for await (const line of readline.createInterface({ input: text, crlfDelay: Infinity })) {
-    const end = offset + Buffer.byteLength(line) + 1;
-    if (end > size) break; // the last line has no newline: half written
-    out.push(line);
-    offset = end;
-    bytes.push(offset);
+  try {
+    for await (const line of readline.createInterface({ input: text, crlfDelay: Infinity })) {
+      const end = offset + Buffer.byteLength(line) + 1;
+      if (end > size) break; // the last line has no newline: half written
+      out.push(line);
+      offset = end;
+      bytes.push(offset);
+    }
+  } finally {
+    text.destroy();
   }
   return { lines: out, bytes };
 }
