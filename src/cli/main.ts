@@ -28,7 +28,9 @@ export function buildProgram(argv?: readonly string[]): Command {
   );
   program.showHelpAfterError('(run the command with --help for its options)');
   const only = argv ? requestedCommand(argv) : undefined;
-  for (const [name, load] of COMMAND_TABLE) if (!only || name === only) program.addCommand(load());
+  // `graft --version` needs no subcommand at all.
+  const versionOnly = !only && argv !== undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  if (!versionOnly) for (const [name, load] of COMMAND_TABLE) if (!only || name === only) program.addCommand(load());
   // Commander's own errors (unknown option, missing argument) go through the same exit path as ours.
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();
