@@ -69,7 +69,7 @@ async function bestOf(fn: () => Promise<void>, reps: number): Promise<number> {
 }
 
 /** 48 photo-like JPEGs (smooth colour fields plus noise, so they compress and decode like real photos). */
-async function makeJpegs(dir: string): Promise<void> {
+export async function makeJpegs(dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const rng = createRng('onnx-bench');
   for (let n = 0; n < IMAGES; n++) {

@@ -108,17 +108,31 @@ describe('batches', () => {
     expect(diff.reduce((a, b) => a + b, 0) / diff.length).toBeLessThan(0.03);
   });
 
-  test('a file that breaks after the dataset was opened stops the run with an error naming it', async () => {
+  test('a file that breaks after the dataset was opened is left out and reported at the end; strict stops at it', async () => {
     const dir = path.join(root, 'fragile');
     for (const cls of ['a', 'b']) for (let i = 0; i < 3; i++) await patternFile(path.join(dir, cls, `${i}.png`), 10, 10);
-    const fragile = await openDataset(dir, { log: null });
+    const logs: string[] = [];
+    const fragile = await openDataset(dir, { log: (l) => logs.push(l) });
+    const strict = await openDataset(dir, { log: null, strict: true });
     fs.writeFileSync(path.join(dir, 'b', '1.png'), 'overwritten with text');
     const before = tf.memory().numTensors;
+    const seen: string[] = [];
+    for await (const b of batches(fragile, { ...base, batchSize: 2 })) {
+      expect(b.x.shape[0]).toBe(b.samples.length);
+      seen.push(...b.samples.map((s) => path.relative(dir, s.source)));
+      b.x.dispose();
+    }
+    expect(seen).toEqual(['a/0.png', 'a/1.png', 'a/2.png', 'b/0.png', 'b/2.png']);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^graft: warning: skipped 1 unusable files or folders in .*fragile: .*b\/1\.png \(not an image \(a \.png file sharp cannot read\)\)$/);
+    // a second epoch meets the file again but reports nothing new
+    for await (const b of batches(fragile, { ...base, batchSize: 2 })) b.x.dispose();
+    expect(logs).toHaveLength(1);
     const err = await (async () => {
-      for await (const b of batches(fragile, { ...base, batchSize: 2 })) b.x.dispose();
+      for await (const b of batches(strict, { ...base, batchSize: 2 })) b.x.dispose();
     })().catch((e) => e);
     expect(err).toBeInstanceOf(GraftError);
-    expect(err.message).toMatch(/cannot decode .*b\/1\.png: .*Reopen it or remove the file/);
+    expect(err.message).toMatch(/1 files or folders are unusable: .*b\/1\.png \(not an image.*drop --strict/);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -62,11 +62,21 @@ describe('onnxruntime engine', () => {
     expect(relativeError(viaOnnx, viaTfjs)).toBeLessThan(1e-4);
 
     const cache = path.join(dir, ONNX_CACHE_DIR);
-    const [first] = fs.readdirSync(cache);
-    expect(first).toMatch(/^[0-9a-f]{32}\.onnx$/);
+    // the export, onnxruntime's optimized form of it for this machine, and the cheap key (sizes and times of the files)
+    const listing = fs.readdirSync(cache).sort();
+    expect(listing).toEqual([expect.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{10}\.ort\.onnx$/), expect.stringMatching(/^[0-9a-f]{32}\.onnx$/), 'key.json']);
+    const first = listing[1];
+    const optimized = listing[0];
     const mtime = fs.statSync(path.join(cache, first)).mtimeMs;
-    await (await createOnnxPredictor(dir, { threads: 1 })).dispose();
+    const optimizedMtime = fs.statSync(path.join(cache, optimized)).mtimeMs;
+    const key = JSON.parse(fs.readFileSync(path.join(cache, 'key.json'), 'utf8'));
+    expect(key.hash).toBe(first.slice(0, 32));
+    // A second start reads the key instead of hashing, loads the optimized graph, and rewrites nothing.
+    const reopened = await createOnnxPredictor(dir, { threads: 1 });
+    expect(relativeError(await reopened.predict(input, 5), viaTfjs)).toBeLessThan(1e-4);
+    await reopened.dispose();
     expect(fs.statSync(path.join(cache, first)).mtimeMs).toBe(mtime);
+    expect(fs.statSync(path.join(cache, optimized)).mtimeMs).toBe(optimizedMtime);
 
     // New weights in the same folder: a new key, the stale graph removed, and the new weights used.
     randomizeWeights(model, 9);
@@ -74,8 +84,9 @@ describe('onnxruntime engine', () => {
     const again = await createOnnxPredictor(dir, { threads: 1 });
     const after = await again.predict(input, 5);
     await again.dispose();
-    const entries = fs.readdirSync(cache).filter((e) => e.endsWith('.onnx'));
+    const entries = fs.readdirSync(cache).filter((e) => e.endsWith('.onnx') && !e.endsWith('.ort.onnx'));
     expect(entries).toHaveLength(1);
+    expect(fs.readdirSync(cache).filter((e) => e.endsWith('.ort.onnx'))).toHaveLength(1);
     expect(entries[0]).not.toBe(first);
     const expected = tf.tidy(() => (model.predict(tf.tensor4d(input, [5, 13, 11, 3])) as tf.Tensor).dataSync() as Float32Array);
     expect(relativeError(after, expected)).toBeLessThan(1e-4);

@@ -10,10 +10,12 @@ import { canThreadWasm, registerWasmThreads, wasmThreadCount } from './wasm-thre
 
 export { wasmThreadCount } from './wasm-threads';
 
-/** What a user may ask for (`--backend`, `GRAFT_BACKEND`). */
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-/** A backend request. */
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import { BACKEND_CHOICES, BackendChoice } from './choices';
+import { setComputeThreads } from './compute-threads';
+
+export { BACKEND_CHOICES } from './choices';
+export type { BackendChoice } from './choices';
+export { computeThreads } from './compute-threads';
 
 /** One way of getting a backend, fastest first. */
 interface Candidate {
@@ -175,7 +177,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   );
   const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
   const threads = positiveInt(options.threads !== undefined ? 'threads' : 'GRAFT_THREADS', options.threads ?? process.env.GRAFT_THREADS ?? coreCount());
-  computeThreadCount = threads;
+  setComputeThreads(threads);
   const wantsWasm = requested === 'wasm' || (requested === 'auto' && current?.backend === 'wasm');
   if (current && (requested === 'auto' || current.backend === requested) && !(wantsWasm && current.threads !== expectedWasmThreads(threads))) {
     return current;
@@ -198,16 +200,6 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   const reasons = skipped.map((s) => `${s.label}: ${s.reason}`).join('; ');
   throw new GraftError(`backend ${requested} cannot load: ${reasons}. Install it, or use --backend auto.`);
-}
-
-let computeThreadCount: number | undefined;
-
-/**
- * Cores this process computes on: the `threads` last given to `initBackend` (`--threads`), else GRAFT_THREADS, else
- * every core. Engines other than tfjs (onnxruntime sessions) default to it, so `--threads` holds on every path.
- */
-export function computeThreads(): number {
-  return computeThreadCount ?? positiveInt('GRAFT_THREADS', process.env.GRAFT_THREADS ?? coreCount());
 }
 
 /** The number of cores Node reports, the default thread count. */

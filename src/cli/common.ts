@@ -4,7 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { GraftError, positiveInt } from '../errors';
-import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
+import { BACKEND_CHOICES } from '../backend/choices';
+import type { BackendInfo } from '../backend';
 import { withFlagNames } from './flag-names';
 
 /** Options every command accepts (declared once on the program, usable before or after the subcommand). */
@@ -46,6 +47,8 @@ export function globalThreads(cmd: Command): number | undefined {
 /** Activates the backend the user asked for (`--backend`, `GRAFT_BACKEND`, or auto) on `--threads` cores. */
 export async function useBackend(cmd: Command): Promise<BackendInfo> {
   const g = globals(cmd);
+  // Loaded here, not at the top: commands that run on onnxruntime alone never start tfjs.
+  const { initBackend } = await import('../backend');
   return initBackend({ backend: g.backend, threads: globalThreads(cmd), log: g.quiet ? null : undefined });
 }
 

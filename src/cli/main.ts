@@ -1,17 +1,36 @@
 import { Command, CommanderError } from 'commander';
 import { GRAFT_VERSION } from '../version';
 import { addGlobalOptions, reportError } from './common';
-import { COMMANDS } from './commands';
+import { COMMAND_TABLE } from './commands';
 
-/** Builds the `graft` program with every subcommand. */
-export function buildProgram(): Command {
+/** Global options that take a value, so the subcommand can be found after them in argv. */
+const VALUE_OPTIONS = ['--backend', '--threads'];
+
+/** The subcommand named in `argv` (node, script, ...args), if it is one graft has. */
+function requestedCommand(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i];
+    if (VALUE_OPTIONS.includes(arg)) i++;
+    else if (!arg.startsWith('-')) return COMMAND_TABLE.some(([name]) => name === arg) ? arg : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Builds the `graft` program: with `argv`, only the subcommand it names (the others' modules are never loaded);
+ * without, or when it names none (help, a typo), every subcommand.
+ */
+export function buildProgram(argv?: readonly string[]): Command {
   const program = addGlobalOptions(
     new Command('graft')
       .description('Transfer learning for TensorFlow.js in Node: pretrained trunks, new heads, augmentation, fine-tuning and reports.')
       .version(GRAFT_VERSION, '-V, --version'),
   );
   program.showHelpAfterError('(run the command with --help for its options)');
-  for (const make of COMMANDS) program.addCommand(make());
+  const only = argv ? requestedCommand(argv) : undefined;
+  // `graft --version` needs no subcommand at all.
+  const versionOnly = !only && argv !== undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  if (!versionOnly) for (const [name, load] of COMMAND_TABLE) if (!only || name === only) program.addCommand(load());
   // Commander's own errors (unknown option, missing argument) go through the same exit path as ours.
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();
@@ -23,10 +42,7 @@ export function buildProgram(): Command {
 
 /** The CLI entry: runs argv and returns the exit code (the only place graft decides one). */
 export async function main(argv: string[]): Promise<number> {
-  // libvips' operation cache only pays when the same image is processed again with the same operations; graft's
-  // commands see every image once, and the cache's bookkeeping costs about 0.2 ms per image. Speed only, never output.
-  (require('sharp') as typeof import('sharp')).cache(false);
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -5,13 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { GraftError, oneOf, rejectUnknownKeys } from '../errors';
 import { createRng } from '../util/rng';
 import { findIdxPair, idxSource, readIdx } from './idx';
 import { firstLine } from './image';
-import { decodeFailureReason } from './decode-errors';
+import { checkFiles } from './file-checks';
 
 /** One image and its class index. */
 export interface Sample {
@@ -50,7 +49,11 @@ export type DatasetKind = (typeof DATASET_KINDS)[number];
 
 /** How thoroughly files are checked when a dataset is opened. */
 export const VERIFY_MODES = ['decode', 'header', 'none'] as const;
-/** `decode` finds truncated files (a full decode, shrunk on load); `header` only finds non-images; `none` trusts. */
+/**
+ * `header` (the default) reads each file's header: empty files, non-images and unsupported formats are skipped up
+ * front, and a file damaged further in is skipped (and reported) when its batch decodes it. `decode` decodes every
+ * file up front (shrunk on load), so the report is complete before any work starts. `none` trusts the listing.
+ */
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
 /** Options of `openDataset`. */
@@ -59,7 +62,7 @@ export interface OpenDatasetOptions {
   strict?: boolean;
   /** Fix the classes and their order (e.g. a trained model's classes); classes not listed are an error. */
   classNames?: string[];
-  /** How files are checked (default `decode`, which catches truncated images before training starts). */
+  /** How files are checked (default `header`; `decode` finds truncated images before any work starts). */
   verify?: VerifyMode;
   /** For IDX folders: which split to read (default `train`). */
   split?: 'train' | 'test';
@@ -82,7 +85,7 @@ const IGNORED = /^(\.|thumbs\.db$|desktop\.ini$|readme|licen[cs]e)/i;
  */
 export async function openDataset(spec: string, options: OpenDatasetOptions = {}): Promise<Dataset> {
   rejectUnknownKeys('openDataset', options, OPEN_KEYS);
-  const verify = oneOf('verify', options.verify ?? 'decode', VERIFY_MODES);
+  const verify = oneOf('verify', options.verify ?? 'header', VERIFY_MODES);
   const split = oneOf('split', options.split ?? 'train', ['train', 'test'] as const);
   const root = path.resolve(spec);
   const stat = await fs.promises.stat(root).catch(() => null);
@@ -97,7 +100,8 @@ export async function openDataset(spec: string, options: OpenDatasetOptions = {}
   } else {
     throw new GraftError(`dataset ${spec} is a file but not a .csv manifest or an *-idx3-ubyte(.gz) IDX file; give a folder, a CSV or IDX files.`);
   }
-  if (ds.kind !== 'idx' && verify !== 'none') await verifyFiles(ds, verify);
+  if (ds.kind !== 'idx' && verify !== 'none') await verifyFiles(ds, verify, options.log);
+  reportStates.set(ds.skipped, { strict: Boolean(options.strict), log: options.log, pending: false });
   finishChecks(ds, options);
   return ds;
 }
@@ -226,46 +230,75 @@ function openIdx(imagesFile: string, root: string, fixed?: string[]): Dataset {
   return { root, kind: 'idx', classNames, samples, skipped: [] };
 }
 
-/** Images up to this many pixels are verified by a plain decode. */
-const SMALL_IMAGE = 256 * 256;
+/** Checks every file (see `checkFiles`) and moves failures to `skipped`. */
+async function verifyFiles(ds: Dataset, mode: 'header' | 'decode', log: OpenDatasetOptions['log']): Promise<void> {
+  const verdicts = await checkFiles(ds.samples.map((s) => s.source), { mode, root: ds.root, log });
+  verdicts.forEach((reason, i) => {
+    if (reason !== null) ds.skipped.push({ source: ds.samples[i].source, reason });
+  });
+  ds.samples = ds.samples.filter((_, i) => verdicts[i] === null);
+}
 
-/** Decodes (or reads the header of) every file, a few at a time on sharp's threads, and moves failures to `skipped`. */
-async function verifyFiles(ds: Dataset, mode: VerifyMode): Promise<void> {
-  const ok = new Array<boolean>(ds.samples.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < ds.samples.length) {
-      const i = next++;
-      const source = ds.samples[i].source;
-      try {
-        const img = sharp(source, { failOn: 'warning' });
-        const m = await img.metadata();
-        if (!m.width || !m.height) throw new Error('no image size');
-        if (mode === 'decode') {
-          // Both read every byte of the compressed data. Small images decode whole (a resize costs more than they
-          // do); large ones shrink on load so eight checks at once never hold eight full-size photos.
-          await (m.width * m.height <= SMALL_IMAGE ? img : img.resize(16, 16, { fit: 'fill', fastShrinkOnLoad: true })).raw().toBuffer();
-        }
-        ok[i] = true;
-      } catch (err) {
-        ds.skipped.push({ source, reason: decodeFailureReason(err, source) });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  const before = ds.samples;
-  ds.samples = before.filter((_, i) => ok[i]);
+/** How a dataset reports files that fail later, when their batch decodes them. Keyed by the `skipped` array, which
+ * every view of a dataset (a split's training part, evaluate's relabelled copy) shares. */
+interface ReportState {
+  strict: boolean;
+  log: OpenDatasetOptions['log'];
+  /** Files were skipped at batch time since the last report. */
+  pending: boolean;
+}
+const reportStates = new WeakMap<SkippedFile[], ReportState>();
+
+/** The one-line list of skipped files the warning and the strict error share. */
+function skippedList(ds: Dataset): string {
+  const list = ds.skipped.map((s) => `${s.source} (${s.reason})`);
+  return list.slice(0, 10).join('; ') + (list.length > 10 ? `; and ${list.length - 10} more` : '');
+}
+
+function strictError(ds: Dataset): GraftError {
+  return new GraftError(`dataset ${ds.root}: ${ds.skipped.length} files or folders are unusable: ${skippedList(ds)}. Fix or remove them, or drop --strict to skip them.`);
+}
+
+/**
+ * Records a file that failed to decode when its batch was built. It joins `skipped` (once, however many epochs
+ * meet it) and is reported by `reportLateSkips` in the same warning as the files skipped when the dataset was
+ * opened; a strict dataset throws here instead, naming the file. Returns whether the file was new.
+ */
+export function skipLate(ds: Dataset, source: string, reason: string): boolean {
+  if (ds.skipped.some((s) => s.source === source)) return false;
+  const state = reportStates.get(ds.skipped) ?? { strict: false, log: undefined, pending: false };
+  reportStates.set(ds.skipped, state);
+  if (state.strict) {
+    throw new GraftError(`dataset ${ds.root}: 1 files or folders are unusable: ${source} (${reason}). Fix or remove them, or drop --strict to skip them.`);
+  }
+  ds.skipped.push({ source, reason });
+  state.pending = true;
+  return true;
+}
+
+/** Sets where files skipped at batch time are reported, for a dataset built by hand rather than opened. */
+export function setLateLog(ds: Dataset, log: ((line: string) => void) | null | undefined, options: { strict?: boolean } = {}): void {
+  reportStates.set(ds.skipped, { strict: Boolean(options.strict), log, pending: false });
+}
+
+/** Writes the skipped-files warning again, now complete, if files were skipped at batch time since the last one. */
+export function reportLateSkips(ds: Dataset): void {
+  const state = reportStates.get(ds.skipped);
+  if (!state?.pending) return;
+  state.pending = false;
+  const log = state.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : state.log;
+  log?.(skipWarning(ds));
+}
+
+function skipWarning(ds: Dataset): string {
+  return `graft: warning: skipped ${ds.skipped.length} unusable files or folders in ${ds.root}: ${skippedList(ds)}`;
 }
 
 function finishChecks(ds: Dataset, options: OpenDatasetOptions): void {
   if (ds.skipped.length) {
-    const list = ds.skipped.map((s) => `${s.source} (${s.reason})`);
-    const shown = list.slice(0, 10).join('; ') + (list.length > 10 ? `; and ${list.length - 10} more` : '');
-    if (options.strict) {
-      throw new GraftError(`dataset ${ds.root}: ${ds.skipped.length} files or folders are unusable: ${shown}. Fix or remove them, or drop --strict to skip them.`);
-    }
+    if (options.strict) throw strictError(ds);
     const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
-    log?.(`graft: warning: skipped ${ds.skipped.length} unusable files or folders in ${ds.root}: ${shown}`);
+    log?.(skipWarning(ds));
   }
   const used = new Set(ds.samples.map((s) => s.label));
   if (!options.classNames && used.size < ds.classNames.length) {
@@ -330,7 +363,11 @@ export async function splitDataset(ds: Dataset, options: SplitDatasetOptions): P
     train.push(...shuffled.slice(nVal));
   }
   const part = (samples: Sample[]): Dataset => ({ ...ds, samples: sortBySource(samples), skipped: [] });
-  return { train: { ...part(train), skipped: ds.skipped }, validation: part(validation) };
+  const held = part(validation);
+  // Late failures in the validation part report (and are strict) the way the whole dataset's do.
+  const state = reportStates.get(ds.skipped);
+  if (state) reportStates.set(held.skipped, { ...state, pending: false });
+  return { train: { ...part(train), skipped: ds.skipped }, validation: held };
 }
 
 /** Keeps dataset order independent of the shuffle used to pick the split (samples stay grouped as listed). */

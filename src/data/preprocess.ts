@@ -1,5 +1,5 @@
 /** The pixel math of each preprocessing mode (the list of modes is part of the graft.json format, in io/). */
-import * as tf from '@tensorflow/tfjs';
+import type * as Tf from '@tensorflow/tfjs';
 import { oneOf } from '../errors';
 import { PREPROCESS_MODES, PreprocessMode } from '../io/graft-json';
 
@@ -54,7 +54,9 @@ function avg(xs: number[]): number {
 }
 
 /** Tensor form of `preprocessPixels` for an NHWC batch in 0..255; returns a new tensor. */
-export function preprocessTensor(x: tf.Tensor4D, mode: PreprocessMode): tf.Tensor4D {
+export function preprocessTensor(x: Tf.Tensor4D, mode: PreprocessMode): Tf.Tensor4D {
+  // Required here, not at the top: reading graft.json (which names the mode) must not load tfjs.
+  const tf = require('@tensorflow/tfjs') as typeof Tf;
   return tf.tidy(() => {
     const channels = x.shape[3];
     const x32 = x.toFloat();
@@ -72,5 +74,5 @@ export function preprocessTensor(x: tf.Tensor4D, mode: PreprocessMode): tf.Tenso
           ? x32.div(255).sub(tf.tensor1d(TORCH_MEAN)).div(tf.tensor1d(TORCH_STD))
           : x32.div(255).sub(avg(TORCH_MEAN)).div(avg(TORCH_STD));
     }
-  }) as tf.Tensor4D;
+  }) as Tf.Tensor4D;
 }

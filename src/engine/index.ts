@@ -4,16 +4,15 @@
  * a compiled training step. Every caller (evaluate, predict, features, the frozen prefix in training) goes through
  * `openWithEngine`, so each fallback is decided and logged here, once, in the same words.
  */
-import * as tf from '@tensorflow/tfjs';
+// tfjs and the exporter load only when an engine needs them: evaluating on onnxruntime never loads tfjs.
+import type * as tf from '@tensorflow/tfjs';
 import { GraftError, oneOf, positiveInt } from '../errors';
 import { readGraftMeta } from '../io/graft-json';
-import { ENGINE_CHOICES, EngineChoice, Runner, tfjsPrefixRunner, tfjsRunner } from '../models/runner';
-import { StepEngine, StepEngineContext, localGradients, tfjsStepEngine } from '../train/step';
 import { checkModelFolderFiles } from '../io/model-folder';
-import { Predictor } from './predictor';
-import { createTfjsEnginePredictor } from './workers';
+import { ENGINE_CHOICES, EngineChoice, Runner } from '../models/runner';
+import type { StepEngine, StepEngineContext } from '../train/step';
+import type { Predictor } from './predictor';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from './onnx-runtime';
-import { createOnnxModelRunner, createOnnxPrefixRunner } from './onnx-runners';
 
 export type { Predictor } from './predictor';
 export { ENGINE_CHOICES } from '../models/runner';
@@ -45,9 +44,21 @@ export interface Engine {
 const TFJS_ENGINE: Engine = {
   name: 'tfjs',
   unavailable: () => null,
-  predictor: (modelDir, o) => createTfjsEnginePredictor(modelDir, { threads: o.threads }),
-  runner: async (model, o) => (o.boundary ? tfjsPrefixRunner(model, o.boundary) : tfjsRunner(model)),
-  trainStep: async (context) => tfjsStepEngine(context, localGradients(context.model, context.loss)),
+  async predictor(modelDir, o) {
+    // The CLI starts a backend only when it expects tfjs to run; a fallback to tfjs starts the default one here.
+    const { currentBackend, initBackend } = await import('../backend');
+    if (!currentBackend()) await initBackend({ threads: o.threads, log: null });
+    const { createTfjsEnginePredictor } = await import('./workers');
+    return createTfjsEnginePredictor(modelDir, { threads: o.threads });
+  },
+  async runner(model, o) {
+    const { tfjsPrefixRunner, tfjsRunner } = await import('../models/runner');
+    return o.boundary ? tfjsPrefixRunner(model, o.boundary) : tfjsRunner(model);
+  },
+  async trainStep(context) {
+    const { localGradients, tfjsStepEngine } = await import('../train/step');
+    return tfjsStepEngine(context, localGradients(context.model, context.loss));
+  },
 };
 
 /** The onnxruntime engine: the model's ONNX export on onnxruntime-node (CUDA when its provider is installed). */
@@ -55,7 +66,10 @@ const ONNX_ENGINE: Engine = {
   name: 'onnx',
   unavailable: () => tryLoadOnnxRuntime().reason ?? null,
   predictor: (modelDir, o) => createOnnxPredictor(modelDir, o),
-  runner: (model, o) => (o.boundary ? createOnnxPrefixRunner(model, o.boundary, o) : createOnnxModelRunner(model, o)),
+  async runner(model, o) {
+    const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('./onnx-runners');
+    return o.boundary ? createOnnxPrefixRunner(model, o.boundary, o) : createOnnxModelRunner(model, o);
+  },
 };
 
 /** Engines in the order `auto` prefers them; the last one must always be available. */

@@ -9,13 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { GraftError, positiveInt } from '../errors';
-import { computeThreads } from '../backend';
+// Only light modules at the top: a cached graph runs without tfjs, which the exporter and model building load.
+import { computeThreads } from '../backend/compute-threads';
 import { MODEL_JSON, readModelArtifacts } from '../io/model-folder';
 import { readGraftMeta } from '../io/graft-json';
 import { writeFileAtomic } from '../io/atomic';
 import { Predictor, runnerPredictor } from './predictor';
 import type { Runner } from '../models/runner';
-import { exportOnnx } from '../onnx/export';
 
 /** Bumped whenever the exporter's output changes, so cached graphs from an older graft are rebuilt. */
 const EXPORTER_REVISION = 1;
@@ -62,6 +62,11 @@ export interface OnnxSessionOptions {
   cuda?: boolean;
   /** Where a fallback notice goes (default stderr; null for silence). */
   log?: ((line: string) => void) | null;
+  /**
+   * For a model file: keep onnxruntime's optimized graph here, and load it (without optimizing again) when it
+   * exists. Graph optimization is most of a large model's session start-up.
+   */
+  optimizedPath?: string;
 }
 
 /** An onnxruntime session and how it runs. */
@@ -82,9 +87,31 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // Idle intra-op threads sleep instead of spinning, so image decoding running beside a batch gets the cores.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
-  const create = (opts: Ort.InferenceSession.SessionOptions) =>
-    typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+  const optimized = typeof model === 'string' && options.optimizedPath ? options.optimizedPath : undefined;
+  const create = async (opts: Ort.InferenceSession.SessionOptions) => {
+    if (typeof model !== 'string') return ort.InferenceSession.create(model, opts);
+    if (!optimized) return ort.InferenceSession.create(model, opts);
+    if (fs.existsSync(optimized)) {
+      try {
+        return await ort.InferenceSession.create(optimized, { ...opts, graphOptimizationLevel: 'disabled' });
+      } catch {
+        fs.rmSync(optimized, { force: true }); // written by another onnxruntime, or damaged: optimize again
+      }
+    }
+    // onnxruntime writes the file while creating the session; write it beside and rename, so readers never see a part.
+    const staging = `${optimized}.${process.pid}.tmp`;
+    try {
+      const session = await ort.InferenceSession.create(model, { ...opts, optimizedModelFilePath: staging });
+      if (fs.existsSync(staging)) fs.renameSync(staging, optimized);
+      return session;
+    } catch (err) {
+      fs.rmSync(staging, { force: true });
+      throw err;
+    }
+  };
   if (options.cuda !== false && cudaProviderInstalled()) {
     try {
       return { session: await create({ ...base, executionProviders: ['cuda', 'cpu'] }), engine: 'onnxruntime cuda' };
@@ -134,6 +161,44 @@ export async function warmUp(session: Ort.InferenceSession, inputShape: number[]
   }
 }
 
+/**
+ * `modelFolderHash`, remembered by the sizes and modification times of model.json and the weight shards in
+ * `.onnx-cache/key.json`: reading and hashing 100 MB of weights costs a fifth of a second on every start, a `stat`
+ * of each file almost nothing. The hash is recomputed whenever any of them changed.
+ */
+export function cachedModelFolderHash(modelDir: string): string {
+  const jsonFile = path.join(modelDir, MODEL_JSON);
+  if (!fs.existsSync(jsonFile)) readModelArtifacts(modelDir); // throws the folder error users know
+  const stamp = (files: string[]) =>
+    files.map((f) => {
+      const st = fs.statSync(path.join(modelDir, f), { throwIfNoEntry: false });
+      return `${f}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`;
+    });
+  const keyFile = path.join(modelDir, ONNX_CACHE_DIR, 'key.json');
+  let shards: string[] = [];
+  try {
+    const saved = JSON.parse(fs.readFileSync(keyFile, 'utf8')) as { revision: number; stamps: string[]; files: string[]; hash: string };
+    shards = saved.files;
+    if (saved.revision === EXPORTER_REVISION && JSON.stringify(stamp([MODEL_JSON, ...shards])) === JSON.stringify(saved.stamps)) return saved.hash;
+  } catch {
+    // no key yet, or an unreadable one: hash below
+  }
+  const manifest = (JSON.parse(fs.readFileSync(jsonFile, 'utf8')).weightsManifest ?? []) as Array<{ paths: string[] }>;
+  shards = manifest.flatMap((g) => g.paths);
+  const before = stamp([MODEL_JSON, ...shards]);
+  const hash = modelFolderHash(modelDir);
+  // Only remember a hash whose files did not change while it was computed.
+  if (JSON.stringify(stamp([MODEL_JSON, ...shards])) === JSON.stringify(before)) {
+    try {
+      fs.mkdirSync(path.dirname(keyFile), { recursive: true });
+      fs.writeFileSync(keyFile, JSON.stringify({ revision: EXPORTER_REVISION, files: shards, stamps: before, hash }));
+    } catch {
+      // a read-only folder just hashes every time
+    }
+  }
+  return hash;
+}
+
 /** Hash of what the exported graph depends on: model.json, the weight shards, and the exporter revision. */
 export function modelFolderHash(modelDir: string): string {
   const hash = createHash('sha256').update(`graft-onnx-${EXPORTER_REVISION}\n`);
@@ -152,8 +217,9 @@ export function modelFolderHash(modelDir: string): string {
  */
 export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8Array> {
   const cache = path.join(modelDir, ONNX_CACHE_DIR);
-  const file = path.join(cache, `${modelFolderHash(modelDir)}.onnx`);
+  const file = path.join(cache, `${cachedModelFolderHash(modelDir)}.onnx`);
   if (fs.existsSync(file)) return file;
+  const { exportOnnx } = await import('../onnx/export');
   const { bytes } = await exportOnnx(readModelArtifacts(modelDir));
   try {
     await writeFileAtomic(file, bytes);
@@ -163,19 +229,32 @@ export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8A
     throw err;
   }
   for (const entry of fs.readdirSync(cache)) {
-    if (entry.endsWith('.onnx') && path.join(cache, entry) !== file) fs.rmSync(path.join(cache, entry), { force: true });
+    if (/\.onnx$|\.ort\.onnx$/.test(entry) && !entry.startsWith(path.basename(file, '.onnx'))) fs.rmSync(path.join(cache, entry), { force: true });
   }
   return file;
 }
 
 /** Options for `createOnnxPredictor`: the session's. */
 export type OnnxPredictorOptions = OnnxSessionOptions;
+/**
+ * Where onnxruntime's optimized form of a cached export is kept: beside it, named for this onnxruntime, platform and
+ * CPU, because level-`all` optimizations choose kernels and layouts for the machine they run on.
+ */
+export function optimizedModelPath(exportFile: string, threads: number): string {
+  const ort = loadOnnxRuntime();
+  const cpu = createHash('sha1').update(`${ort.env.versions.common} ${process.platform} ${process.arch} ${os.cpus()[0]?.model ?? ''} ${threads}`).digest('hex').slice(0, 10);
+  return exportFile.replace(/\.onnx$/, `.${cpu}.ort.onnx`);
+}
+
 
 /** A Predictor running the model folder's exported graph on onnxruntime. */
 export async function createOnnxPredictor(modelDir: string, options: OnnxPredictorOptions = {}): Promise<Predictor> {
   loadOnnxRuntime();
   const meta = readGraftMeta(modelDir);
-  const { session, engine } = await createOnnxSession(await cachedOnnxModel(modelDir), options);
+  const model = await cachedOnnxModel(modelDir);
+  const threads = options.threads ?? computeThreads();
+  const optimizedPath = typeof model === 'string' ? optimizedModelPath(model, threads) : undefined;
+  const { session, engine } = await createOnnxSession(model, { ...options, optimizedPath });
   const [h, w, c] = meta.inputShape;
   await warmUp(session, [h, w, c], modelDir);
   return runnerPredictor(sessionRunner(session, engine, { input: [h, w, c], output: [meta.classNames.length] }), meta);

@@ -3,11 +3,11 @@
  * module's `batches`), using the model's own input size and preprocessing, and returns the full report. Only
  * counts, a bounded list of the worst mistakes and (optionally) a staged per-sample CSV are kept.
  */
-import * as tf from '@tensorflow/tfjs';
 import { GraftError, finiteNumber, positiveInt, rejectUnknownKeys } from '../errors';
+import { parseShard, shardItems } from '../util/shard';
 import { readGraftMeta, GraftMeta } from '../io/graft-json';
 import { Dataset, VerifyMode, openDataset } from '../data/dataset';
-import { batches } from '../data/batches';
+import { BatchStats, rawBatches } from '../data/raw-batches';
 import { Predictor } from '../engine/predictor';
 import { createPredictor } from '../engine';
 import {
@@ -46,7 +46,7 @@ export interface EvaluateOptions {
   model: string;
   /** Image folder, CSV manifest or IDX files, or an already opened dataset. */
   data: string | Dataset;
-  /** Images per forward pass (default 32). */
+  /** Images per forward pass (default: by input size, enough to keep every core busy; see `defaultBatchSize`). */
   batchSize?: number;
   /** Test-time augmentation: `none` (default), `flip`, `flip+crop`, or true for `flip`. */
   tta?: TtaMode | boolean;
@@ -83,20 +83,23 @@ const EVALUATE_KEYS = [
   'mistakes', 'predictionsCsv', 'verify', 'onProgress', 'log', 'predictor',
 ];
 
-/** Parses `i/n` (1 <= i <= n) into a 0-based shard index and count. */
-export function parseShard(value: string | { index: number; count: number }): { index: number; count: number } {
-  if (typeof value === 'object') return { index: value.index, count: positiveInt('shard count', value.count) };
-  const m = /^(\d+)\/(\d+)$/.exec(String(value).trim());
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
-    throw new GraftError(`--shard must be i/n with 1 <= i <= n (e.g. 2/8 for the second of eight shards); received ${JSON.stringify(value)}.`);
-  }
-  return { index: Number(m[1]) - 1, count: Number(m[2]) };
+/**
+ * Images per forward pass when the caller does not say: about 1 MiB of input floats, between 16 and 256 images.
+ * onnxruntime splits a batch's convolutions across its threads, and small models on small images (28x28) leave
+ * cores idle at the 32 a 224x224 model wants.
+ */
+export function defaultBatchSize(inputShape: readonly number[]): number {
+  const floats = inputShape.reduce((a, b) => a * b, 1);
+  return Math.max(16, Math.min(256, 2 ** Math.round(Math.log2(2 ** 18 / floats))));
 }
 
-/** Every `count`-th item from position `index`: a deterministic split any job runner can reproduce. */
-export function shardItems<T>(items: readonly T[], shard: { index: number; count: number } | null): T[] {
-  return shard ? items.filter((_, i) => i % shard.count === shard.index) : items.slice();
+/** Live tensors, when tfjs is loaded at all (onnxruntime runs without it). */
+function tensorCount(): number {
+  const tf = require.cache[require.resolve('@tensorflow/tfjs')]?.exports as typeof import('@tensorflow/tfjs') | undefined;
+  return tf ? tf.memory().numTensors : 0;
 }
+
+export { parseShard, shardItems } from '../util/shard';
 
 /**
  * Maps dataset labels onto the model's class order. Classes the model does not know are an error naming them;
@@ -125,7 +128,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   rejectUnknownKeys('evaluate', options, EVALUATE_KEYS);
   const meta = options.predictor?.meta ?? readGraftMeta(options.model);
   const classes = meta.classNames.length;
-  const batchSize = positiveInt('batchSize', options.batchSize ?? 32);
+  const batchSize = positiveInt('batchSize', options.batchSize ?? defaultBatchSize(meta.inputShape));
   const tta = ttaMode(options.tta);
   const topK = Math.min(classes, positiveInt('topK', options.topK ?? Math.min(5, classes)));
   const maxMistakes = options.mistakes === undefined ? 20 : options.mistakes === 0 ? 0 : positiveInt('mistakes', options.mistakes);
@@ -141,9 +144,21 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const multilabel = meta.outputActivation === 'sigmoid' && classes > 2;
 
   const warnings: string[] = [];
-  const ds = typeof options.data === 'string' ? await openDataset(options.data, { verify: options.verify, log: options.log }) : options.data;
-  const toModel = alignClasses(ds, meta, warnings);
-  const samples = shardItems(ds.samples, shard).map((s) => ({ source: s.source, label: toModel[s.label] }));
+  // The engine's session is built on its own threads while this thread lists and checks the files: start it first.
+  const opening = options.predictor ? null : createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log });
+  opening?.catch(() => undefined); // surfaces below, once the dataset is open
+  const abandon = (err: unknown) => {
+    opening?.then((p) => p.dispose()).catch(() => undefined);
+    throw err;
+  };
+  const ds = typeof options.data === 'string' ? await openDataset(options.data, { verify: options.verify, log: options.log }).catch(abandon) : options.data;
+  let toModel: number[];
+  try {
+    toModel = alignClasses(ds, meta, warnings);
+  } catch (err) {
+    abandon(err);
+  }
+  const samples = shardItems(ds.samples, shard).map((s) => ({ source: s.source, label: toModel![s.label] }));
   const skipped = shardItems(ds.skipped, shard).length;
   const view: Dataset = { ...ds, classNames: meta.classNames, samples };
 
@@ -152,22 +167,24 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const hits = Array.from({ length: topK }, () => 0);
   const mlCounts = multilabel ? emptyMultilabelCounts(meta.classNames, threshold) : undefined;
   let mistakes: Mistake[] = [];
-  const csv = options.predictionsCsv ? new StagedCsvWriter(options.predictionsCsv, ['path', 'label', 'prediction', 'confidence', 'correct', 'top_k']) : null;
-  const predictor = options.predictor ?? (await createPredictor(options.model, { engine: options.engine, threads: options.threads, log: options.log }));
+  let csv: StagedCsvWriter | null = null;
+  try {
+    csv = options.predictionsCsv ? new StagedCsvWriter(options.predictionsCsv, ['path', 'label', 'prediction', 'confidence', 'correct', 'top_k']) : null;
+  } catch (err) {
+    abandon(err);
+  }
+  const predictor = options.predictor ?? (await opening!);
   const rssStart = process.memoryUsage().rss;
-  const tensorsStart = tf.memory().numTensors;
+  const tensorsStart = tensorCount();
   const started = performance.now();
   let done = 0;
   let resources: EvaluationReport['resources'];
+  const stats: BatchStats = { maxInFlight: 0, cacheHits: 0 };
   try {
     const [h, w, c] = meta.inputShape;
-    for await (const batch of batches(view, { inputShape: [h, w, c], preprocessing: meta.preprocessing, batchSize })) {
-      let pixels: Float32Array;
-      try {
-        pixels = (await batch.x.data()) as Float32Array;
-      } finally {
-        batch.x.dispose();
-      }
+    // Plain arrays go to the engine as they are: no tensor is made for a batch the engine reads as floats.
+    for await (const batch of rawBatches(view, { inputShape: [h, w, c], preprocessing: meta.preprocessing, batchSize, stats })) {
+      const pixels = batch.pixels;
       const n = batch.labels.length;
       const scores = await predictBatch(predictor, pixels, n, tta);
       for (let i = 0; i < n; i++) {
@@ -192,7 +209,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       options.onProgress?.({ done, total: samples.length, seconds, imagesPerSecond: seconds > 0 ? done / seconds : 0 });
     }
     csv?.commit();
-    resources = { rssStartMiB: rssStart / 2 ** 20, rssEndMiB: process.memoryUsage().rss / 2 ** 20, tensorsStart, tensorsEnd: tf.memory().numTensors };
+    resources = { rssStartMiB: rssStart / 2 ** 20, rssEndMiB: process.memoryUsage().rss / 2 ** 20, tensorsStart, tensorsEnd: tensorCount() };
   } catch (err) {
     csv?.abort();
     throw err;
@@ -209,7 +226,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       preprocessing: meta.preprocessing,
       outputActivation: meta.outputActivation,
     },
-    data: { spec: typeof options.data === 'string' ? options.data : ds.root, samples: done, skipped, shard },
+    data: { spec: typeof options.data === 'string' ? options.data : ds.root, samples: done, skipped: skipped + (stats.skipped ?? 0), shard },
     engine: predictor.engine,
     settings,
     throughput: { seconds, imagesPerSecond: seconds > 0 ? done / seconds : 0 },

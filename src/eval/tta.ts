@@ -3,7 +3,7 @@
  * view and its horizontal mirror (and, with `flip+crop`, a centre crop zoomed back to full size). Views are made
  * after preprocessing, which is per pixel and so commutes with flips and crops.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as Tf from '@tensorflow/tfjs';
 import { GraftError, oneOf } from '../errors';
 import { Predictor } from '../engine/predictor';
 
@@ -48,6 +48,8 @@ export function flipHorizontal(pixels: Float32Array, shape: readonly [number, nu
 async function centreZoom(pixels: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
   const [n, h, w, c] = shape;
   const m = (1 - CROP_FRACTION) / 2;
+  // Loaded here: evaluations without the crop view run on onnxruntime without tfjs.
+  const tf = require('@tensorflow/tfjs') as typeof Tf;
   const zoomed = tf.tidy(() => {
     const x = tf.tensor4d(pixels, [n, h, w, c]);
     const boxes = tf.tensor2d(Array.from({ length: n }, () => [m, m, 1 - m, 1 - m]));

@@ -5,12 +5,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as Tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { GRAFT_VERSION } from '../version';
 import { GRAFT_JSON, GraftMeta, GraftMetaInit, readGraftMeta } from './graft-json';
 import { stagingPath, writeFileSynced } from './atomic';
 import { removeStaleStaging } from './stale';
+
+/** tfjs, loaded when a model is saved or built: checking a folder (what onnxruntime runs need) does not load it. */
+function tfjs(): typeof Tf {
+  return require('@tensorflow/tfjs') as typeof Tf;
+}
 
 /** File name of the tfjs topology and weights manifest. */
 export const MODEL_JSON = 'model.json';
@@ -20,7 +25,7 @@ const DEFAULT_SHARD_BYTES = 64 * 1024 * 1024;
 /** A loaded model folder. */
 export interface ModelFolder {
   /** The tfjs model. */
-  model: tf.LayersModel;
+  model: Tf.LayersModel;
   /** Its graft.json. */
   meta: GraftMeta;
   /** The folder it came from. */
@@ -49,10 +54,10 @@ export function completeMeta(meta: GraftMetaInit | GraftMeta): GraftMeta {
 }
 
 /** Serialises a model to tfjs artifacts without touching the disk. */
-export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
+export async function modelArtifacts(model: Tf.LayersModel): Promise<Tf.io.ModelArtifacts> {
+  let captured: Tf.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tfjs().io.withSaveHandler(async (artifacts) => {
       captured = artifacts;
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
@@ -63,19 +68,19 @@ export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.Model
 /** Saves a model, its graft.json and any extra files into `dir`, replacing what was there atomically. */
 export async function saveModelFolder(
   dir: string,
-  model: tf.LayersModel,
+  model: Tf.LayersModel,
   meta: GraftMetaInit | GraftMeta,
   options: SaveModelFolderOptions = {},
 ): Promise<GraftMeta> {
   const artifacts = await modelArtifacts(model);
   const full = completeMeta(meta);
-  const weightData = new tf.io.CompositeArrayBuffer(artifacts.weightData);
+  const weightData = new (tfjs().io.CompositeArrayBuffer)(artifacts.weightData);
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   const shardCount = Math.max(1, Math.ceil(weightData.byteLength / shardBytes));
   const shardNames = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
-  const modelJson: tf.io.ModelJSON = {
+  const modelJson: Tf.io.ModelJSON = {
     format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    generatedBy: `TensorFlow.js tfjs-layers v${tfjs().version.tfjs}`,
     convertedBy: `graft ${GRAFT_VERSION}`,
     modelTopology: artifacts.modelTopology as object,
     weightsManifest: [{ paths: shardNames, weights: artifacts.weightSpecs ?? [] }],
@@ -191,7 +196,7 @@ export function checkModelFolderFiles(dir: string): void {
 }
 
 /** model.json of a folder, parsed (after putting back an interrupted swap and removing stale staging). */
-function readModelJson(dir: string): tf.io.ModelJSON {
+function readModelJson(dir: string): Tf.io.ModelJSON {
   recoverInterruptedSwap(dir);
   removeStaleStaging(dir);
   const file = path.join(dir, MODEL_JSON);
@@ -202,7 +207,7 @@ function readModelJson(dir: string): tf.io.ModelJSON {
         : `model folder ${dir} does not exist; pass the folder graft train or graft import-keras wrote.`,
     );
   }
-  let json: tf.io.ModelJSON;
+  let json: Tf.io.ModelJSON;
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
@@ -212,9 +217,9 @@ function readModelJson(dir: string): tf.io.ModelJSON {
 }
 
 /** Reads model.json and the weight shards of a folder as tfjs artifacts. */
-export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
+export function readModelArtifacts(dir: string): Tf.io.ModelArtifacts {
   const json = readModelJson(dir);
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  const weightSpecs: Tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of json.weightsManifest ?? []) {
     weightSpecs.push(...group.weights);
@@ -248,6 +253,6 @@ function bytesPerElement(dtype: string): number {
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const artifacts = readModelArtifacts(dir);
   const meta = readGraftMeta(dir);
-  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const model = await tfjs().loadLayersModel(tfjs().io.fromMemory(artifacts));
   return { model, meta, dir };
 }

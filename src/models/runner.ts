@@ -3,8 +3,10 @@
  * onnxruntime) gives the same `Runner`, so predictors, frozen prefixes and feature extractors share one interface and
  * one tfjs implementation; which engine to use is decided in `engine/`.
  */
-import * as tf from '@tensorflow/tfjs';
-import { splitModel } from './split';
+import type * as Tf from '@tensorflow/tfjs';
+
+// tfjs loads when a tfjs runner is made: the engine table imports this file on paths that never run tfjs.
+const tfjs = () => require('@tensorflow/tfjs') as typeof Tf;
 
 /** What a user may ask for with `--engine` / `--prefix-engine`: `auto` tries the engines in `engine/`'s order. */
 export const ENGINE_CHOICES = ['auto', 'onnx', 'tfjs'] as const;
@@ -30,13 +32,14 @@ export interface TfjsRunnerOptions {
 }
 
 /** Runs a single-input tfjs model forward in this thread, in inference mode, reading its weights at each run. */
-export function tfjsRunner(model: tf.LayersModel, options: TfjsRunnerOptions = {}): Runner {
+export function tfjsRunner(model: Tf.LayersModel, options: TfjsRunnerOptions = {}): Runner {
+  const tf = tfjs();
   const inputShape = model.inputs[0].shape.slice(1) as number[];
   return {
     engine: `tfjs ${tf.getBackend()}`,
     outputShape: model.outputs[0].shape.slice(1) as number[],
     async run(input, batch) {
-      const out = tf.tidy(() => model.predict(tf.tensor(input, [batch, ...inputShape])) as tf.Tensor);
+      const out = tf.tidy(() => model.predict(tf.tensor(input, [batch, ...inputShape])) as Tf.Tensor);
       try {
         return (await out.data()) as Float32Array;
       } finally {
@@ -50,7 +53,8 @@ export function tfjsRunner(model: tf.LayersModel, options: TfjsRunnerOptions = {
 }
 
 /** Runs `model` from its input to the output of `boundaryLayerName` in tfjs (the prefix half of `splitModel`). */
-export function tfjsPrefixRunner(model: tf.LayersModel, boundaryLayerName: string): Runner {
+export function tfjsPrefixRunner(model: Tf.LayersModel, boundaryLayerName: string): Runner {
+  const { splitModel } = require('./split') as typeof import('./split');
   const split = splitModel(model, boundaryLayerName);
   split.suffix.dispose();
   return tfjsRunner(split.prefix, { owned: true });

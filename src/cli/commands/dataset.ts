@@ -37,7 +37,8 @@ export function datasetCommand(): Command {
     .option('--strict', 'exit non-zero when any file or class folder is unusable')
     .option('--json', 'print the result as JSON')
     .action(async (spec: string, opts: { strict?: boolean; json?: boolean }) => {
-      const ds = await openDataset(spec, { strict: opts.strict, log: null });
+      // A check is asked for: decode every file, so damage deep in a file is listed too (runs find it at batch time).
+      const ds = await openDataset(spec, { strict: opts.strict, verify: 'decode', log: null });
       const counts = ds.classNames.map((name, label) => ({ name, images: ds.samples.filter((s) => s.label === label).length }));
       if (opts.json) {
         process.stdout.write(JSON.stringify({ root: ds.root, kind: ds.kind, classes: counts, skipped: ds.skipped }, null, 2) + '\n');

@@ -2,6 +2,7 @@ import { engineFlag, sharedFlag } from '../flags';
 import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { finiteNumber, positiveInt } from '../../errors';
+import { tryLoadOnnxRuntime } from '../../engine/onnx-runtime';
 import { evaluate, EvaluateProgress, reportPaths, ttaFromFlags } from '../../eval';
 import { ZERO_DIVISION_CHOICES, zeroDivisionOption } from '../../metrics';
 import { VERIFY_MODES } from '../../data/dataset';
@@ -59,7 +60,7 @@ export function evaluateCommand(): Command {
     .description('score a saved model on a labelled dataset: scikit-learn-exact precision/recall/F1, confusion matrix, top-k, worst mistakes')
     .requiredOption('--model <folder>', 'model folder (with graft.json)')
     .addOption(sharedFlag('data', { required: true }))
-    .addOption(sharedFlag('batchSize', { default: '32' }))
+    .addOption(sharedFlag('batchSize'))
     .option('--tta', 'test-time augmentation: average the scores of the image and its mirror')
     .option('--tta-crop', 'test-time augmentation with a centre crop (87.5%, zoomed back) as a third view')
     .option('--top-k <k>', 'report top-1..top-k accuracy (default min(5, classes))')
@@ -71,18 +72,20 @@ export function evaluateCommand(): Command {
     .option('--positive-label <class>', 'two-class models: the positive class (default the second class)')
     .option('--threshold <t>', 'two-class and sigmoid models: predict a class when its score is above t', '0.5')
     .option('--mistakes <n>', 'how many of the most confidently wrong images to list', '20')
-    .option('--verify <mode>', `how dataset files are checked before evaluating: ${VERIFY_MODES.join(', ')} (header is faster; decode skips truncated files up front)`, 'decode')
+    .option('--verify <mode>', `how dataset files are checked before evaluating: ${VERIFY_MODES.join(', ')} (header reads headers and skips a damaged file when it is reached; decode decodes every file first)`, 'header')
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const { quiet } = globals(cmd);
       const formats = outputFormats(opts.out, opts.format, { csv: true });
-      await useBackend(cmd);
+      // tfjs starts only when it will run: onnxruntime needs no tfjs backend (createPredictor starts the default one
+      // if auto falls back to tfjs).
+      if (opts.engine === 'tfjs' || globals(cmd).backend !== undefined || tryLoadOnnxRuntime().reason) await useBackend(cmd);
       const progress = progressDisplay(Boolean(quiet));
       let report;
       try {
         const options: Parameters<typeof evaluate>[0] = {
           model: opts.model,
           data: opts.data,
-          batchSize: positiveInt('--batch-size', opts.batchSize),
+          batchSize: opts.batchSize === undefined ? undefined : positiveInt('--batch-size', opts.batchSize),
           tta: ttaFromFlags(opts),
           topK: opts.topK === undefined ? undefined : positiveInt('--top-k', opts.topK),
           shard: opts.shard,
