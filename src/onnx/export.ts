@@ -36,10 +36,10 @@ export interface OnnxExport {
 }
 
 /** Keras-style inbound reference: [layer name, node index, tensor index, kwargs]. */
-type InboundRef = [string, number, number, unknown?];
+export type InboundRef = [string, number, number, unknown?];
 
 /** A layer entry of model.json. */
-interface TopologyLayer {
+export interface TopologyLayer {
   class_name: string;
   name?: string;
   config: Record<string, unknown>;
@@ -68,7 +68,7 @@ function decodeWeights(artifacts: tf.io.ModelArtifacts): Map<string, Weight> {
 }
 
 /** The functional graph of a model.json topology (a Sequential model becomes the equivalent chain). */
-function functionalLayers(topology: Record<string, unknown>): { layers: TopologyLayer[]; inputs: InboundRef[]; outputs: InboundRef[]; name: string } {
+export function functionalLayers(topology: Record<string, unknown>): { layers: TopologyLayer[]; inputs: InboundRef[]; outputs: InboundRef[]; name: string } {
   const root = (topology.model_config as Record<string, unknown> | undefined) ?? topology;
   const config = root.config as Record<string, unknown> | undefined;
   if (!config || !Array.isArray(config.layers)) throw new GraftError('model.json has no layer list; it is not a tfjs layers model (graft exports layers models only).');
