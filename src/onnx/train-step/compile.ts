@@ -117,7 +117,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
     throw new GraftError(`the compiled training step needs a model with one input and one output; ${model.name} has ${model.inputs.length} and ${model.outputs.length}. Use --train-engine tfjs.`);
   }
   const trainable = new Set(options.groups.flatMap((g) => g.weights));
-  const ctx = new StepContext(trainable);
+  const ctx = new StepContext(trainable, new Map(model.weights.map((w) => [w.originalName, w.shape as number[]])));
   const topology = model.toJSON(undefined, false) as unknown as Record<string, unknown>;
   const { layers, outputs } = functionalLayers(topology);
   const byName = new Map(model.layers.map((l) => [l.name, l]));

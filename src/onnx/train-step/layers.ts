@@ -90,12 +90,7 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
     }
     case 'softmax': {
       const axis = x.layout === 'nchw' ? 1 : -1;
-      const y = out(ctx.op('Softmax', [x.name], `${base}/softmax`, { axis }));
-      return rec(y, (dy) => {
-        const dyy = ctx.op('Mul', [dy, y.name], `${b}/dyy`);
-        const sum = ctx.op('ReduceSum', [dyy, ctx.ints([axis])], `${b}/sum`, { keepdims: 1 });
-        return ctx.op('Sub', [dyy, ctx.op('Mul', [y.name, sum], `${b}/ysum`)], b);
-      });
+      return softmax(ctx, x, axis, base);
     }
     case 'elu': {
       const y = out(ctx.op('Elu', [x.name], `${base}/elu`, { alpha: { float: 1 } }));
@@ -178,6 +173,17 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
     default:
       throw unsupportedLayer(layer, `activation ${JSON.stringify(fn)}`);
   }
+}
+
+/** Softmax over a graph axis; reverse y * (dy - sum(dy * y)). */
+function softmax(ctx: StepContext, x: TValue, axis: number, base: string): TValue {
+  const b = `${base}/grad`;
+  const y: TValue = { ...x, name: ctx.op('Softmax', [x.name], `${base}/softmax`, { axis }) };
+  return ctx.record([x], y, (dy) => {
+    const dyy = ctx.op('Mul', [dy, y.name], `${b}/dyy`);
+    const sum = ctx.op('ReduceSum', [dyy, ctx.ints([axis])], `${b}/sum`, { keepdims: 1 });
+    return [ctx.op('Sub', [dyy, ctx.op('Mul', [y.name, sum], `${b}/ysum`)], b)];
+  });
 }
 
 function withActivation(ctx: StepContext, layer: StepLayer, y: TValue): TValue {
@@ -273,18 +279,16 @@ function biasGrad(ctx: StepContext, dy: string, rank: number, base: string): str
 function addBias(ctx: StepContext, layer: StepLayer, y: string, channels: number): { name: string; key?: string } {
   if (layer.config.use_bias === false) return { name: y };
   const key = `${layer.name}/bias`;
-  const b = ctx.weight(key, [channels]);
+  const b = ctx.weight(key);
   const b4 = ctx.op('Reshape', [b.name, ctx.ints([1, channels, 1, 1])], `${layer.name}/bias4`);
   return { name: ctx.op('Add', [y, b4], `${layer.name}/biased`), key };
 }
 
 const conv2d: Rule = (ctx, layer, [x0]) => {
   const key = `${layer.name}/kernel`;
-  const kernelShape = pair(layer.config.kernel_size, [3, 3]);
-  const cin = x0.shape[3];
-  const cout = Number(layer.config.filters);
-  const [kh, kw] = kernelShape;
-  const k = ctx.weight(key, [kh, kw, cin, cout]);
+  const k = ctx.weight(key);
+  const [kh, kw, cin, cout] = k.shape;
+  const kernelShape = [kh, kw];
   const x = ctx.as(x0, 'nchw');
   const geo = convGeometry(layer, x, kernelShape);
   const oihw = ctx.op('Transpose', [k.name], `${layer.name}/oihw`, { perm: [3, 2, 0, 1] });
@@ -315,11 +319,9 @@ const conv2d: Rule = (ctx, layer, [x0]) => {
  * Its filter gradient sums tap products per channel: one Mul + ReduceSum per tap on im2col-style slices.
  */
 function depthwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string, base: string): { y: TValue; trainable: boolean; backward: (dy: string, needX: boolean) => string | undefined } {
-  const kernelShape = pair(layer.config.kernel_size, [3, 3]);
-  const [kh, kw] = kernelShape;
-  const c = x.shape[3];
-  const mult = Number(layer.config.depth_multiplier ?? 1);
-  const k = ctx.weight(key, [kh, kw, c, mult]);
+  const k = ctx.weight(key);
+  const [kh, kw, c, mult] = k.shape;
+  const kernelShape = [kh, kw];
   const geo = convGeometry(layer, x, kernelShape);
   // [kh, kw, C, m] -> [C, m, kh, kw] -> [C * m, 1, kh, kw].
   const oihw = ctx.op('Reshape', [ctx.op('Transpose', [k.name], `${base}/t`, { perm: [2, 3, 0, 1] }), ctx.ints([c * mult, 1, kh, kw])], `${base}/oihw`);
@@ -388,9 +390,8 @@ const separableConv2d: Rule = (ctx, layer, [x0]) => {
 };
 
 function pointwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string): TValue {
-  const cin = x.shape[3];
-  const cout = Number(layer.config.filters);
-  const k = ctx.weight(key, [1, 1, cin, cout]);
+  const k = ctx.weight(key);
+  const [, , cin, cout] = k.shape;
   const geo = convGeometry(layer, x, [1, 1]);
   const oihw = ctx.op('Transpose', [k.name], `${layer.name}/p_oihw`, { perm: [3, 2, 0, 1] });
   const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/pconv`, convAttrs(geo, 1));
@@ -420,12 +421,12 @@ function pointwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string): 
 
 const dense: Rule = (ctx, layer, [x]) => {
   if (x.shape.length !== 2) throw unsupportedLayer(layer, `a rank-${x.shape.length} input (flatten or pool first)`);
-  const units = Number(layer.config.units);
   const key = `${layer.name}/kernel`;
-  const k = ctx.weight(key, [x.shape[1], units]);
+  const k = ctx.weight(key);
+  const units = k.shape[1];
   const useBias = layer.config.use_bias !== false;
   const bkey = `${layer.name}/bias`;
-  const b = useBias ? ctx.weight(bkey, [units]) : undefined;
+  const b = useBias ? ctx.weight(bkey) : undefined;
   const name = ctx.op('Gemm', b ? [x.name, k.name, b.name] : [x.name, k.name], `${layer.name}/gemm`);
   const y: TValue = { name, shape: [x.shape[0], units], layout: 'native' };
   ctx.record(
@@ -455,10 +456,10 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
   const base = layer.name;
   const useScale = layer.config.scale !== false;
   const useCenter = layer.config.center !== false;
-  const gamma = useScale ? ctx.weight(`${base}/gamma`, [c]) : undefined;
-  const beta = useCenter ? ctx.weight(`${base}/beta`, [c]) : undefined;
-  const mm = ctx.weight(`${base}/moving_mean`, [c]);
-  const mv = ctx.weight(`${base}/moving_variance`, [c]);
+  const gamma = useScale ? ctx.weight(`${base}/gamma`) : undefined;
+  const beta = useCenter ? ctx.weight(`${base}/beta`) : undefined;
+  const mm = ctx.weight(`${base}/moving_mean`);
+  const mv = ctx.weight(`${base}/moving_variance`);
   const w = (name: string) => ctx.op('Reshape', [name, ctx.ints(wide)], `${name}/wide`);
   const gammaW = gamma && w(gamma.name);
   const betaW = beta && w(beta.name);
@@ -723,9 +724,10 @@ const RULES: Record<string, Rule> = {
     throw unsupportedLayer(layer, `max_value ${JSON.stringify(max)}`);
   },
   Softmax: (ctx, layer, [x]) => {
-    const axis = Number(layer.config.axis ?? -1);
-    if (axis !== -1 && axis !== x.shape.length - 1) throw unsupportedLayer(layer, `axis ${axis}`);
-    return applyActivation(ctx, x, 'softmax', layer.name, layer);
+    // tfjs's Softmax layer defaults to axis 1 (Keras's to -1).
+    let axis = Number(layer.config.axis ?? 1);
+    if (axis < 0) axis += x.shape.length;
+    return softmax(ctx, x, x.layout === 'nchw' ? [0, 2, 3, 1][axis] : axis, layer.name);
   },
   MaxPooling2D: maxPool,
   AveragePooling2D: avgPool,

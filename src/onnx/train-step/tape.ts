@@ -66,7 +66,14 @@ export class StepContext {
   private readonly transposed = new Map<string, TValue>();
   private readonly consts = new Map<string, string>();
 
-  constructor(private readonly trainableKeys: Set<string>) {}
+  /**
+   * `shapes` maps every weight of the model (original name) to its shape: shapes come from the weights rather
+   * than the configs, which tfjs does not always serialise completely (SeparableConv2D drops depth_multiplier).
+   */
+  constructor(
+    private readonly trainableKeys: Set<string>,
+    private readonly shapes: Map<string, number[]>,
+  ) {}
 
   /** Adds a node; returns its (single) output name. */
   op(op: string, inputs: string[], base: string, attrs: Record<string, AttrValue> = {}): string {
@@ -107,15 +114,17 @@ export class StepContext {
     return name;
   }
 
-  /** The graph input of a weight (created on first use). */
-  weight(key: string, shape: number[]): { name: string; trainable: boolean } {
+  /** The graph input of a weight (created on first use); a missing weight is an error naming it. */
+  weight(key: string): { name: string; trainable: boolean; shape: number[] } {
     let w = this.weights.get(key);
     if (!w) {
+      const shape = this.shapes.get(key);
+      if (!shape) throw new GraftError(`the model has no weight ${key}; it does not match its own layer configs (save and load it again).`);
       w = { key, shape, trainable: this.trainableKeys.has(key) };
       this.weights.set(key, w);
       this.g.reserve(key);
     }
-    return { name: key, trainable: w.trainable };
+    return { name: key, trainable: w.trainable, shape: w.shape };
   }
 
   /** Records a gradient contribution for a trainable weight. */
