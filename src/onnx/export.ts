@@ -40,9 +40,13 @@ export type InboundRef = [string, number, number, unknown?];
 
 /** A layer entry of model.json. */
 export interface TopologyLayer {
+  /** tfjs / Keras class name. */
   class_name: string;
+  /** Layer name (filled in from the config when absent). */
   name?: string;
+  /** The layer's serialised config. */
   config: Record<string, unknown>;
+  /** One list of inbound references per call of the layer. */
   inbound_nodes?: InboundRef[][];
 }
 
