@@ -262,6 +262,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
     ...groupInputs.flatMap((gi) => [gi.lr, gi.bc1, gi.bc2, gi.decay].filter((x): x is string => Boolean(x)).map((name) => ({ name, shape: [] }))),
     ...state.map((st) => ({ name: st.name, shape: st.dims })),
   ];
+  elideOutputCopies(ctx, new Set(graphInputs.map((i) => i.name)));
   const bytes = g.encode({
     name: `${model.name}_train_step`,
     inputs: graphInputs,
@@ -282,6 +283,29 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
     probs: 'probs',
     grads: gradOutputs,
   };
+}
+
+/**
+ * Drops the Identity nodes that name graph outputs when the value they copy has no other reader: the producing node
+ * writes the output directly, which saves onnxruntime a copy of every weight and slot each step.
+ */
+function elideOutputCopies(ctx: StepContext, graphInputs: Set<string>): void {
+  const nodes = ctx.g.nodes;
+  const uses = new Map<string, number>();
+  for (const n of nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const producer = new Map<string, { node: (typeof nodes)[number]; index: number }>();
+  for (const n of nodes) n.outputs.forEach((o, index) => producer.set(o, { node: n, index }));
+  const drop = new Set<(typeof nodes)[number]>();
+  for (const n of nodes) {
+    if (n.op !== 'Identity') continue;
+    const src = n.inputs[0];
+    const p = producer.get(src);
+    if (!p || graphInputs.has(src) || uses.get(src) !== 1 || p.node.op === 'Identity' || drop.has(p.node)) continue;
+    p.node.outputs[p.index] = n.outputs[0];
+    drop.add(n);
+  }
+  const kept = nodes.filter((n) => !drop.has(n));
+  nodes.splice(0, nodes.length, ...kept);
 }
 
 /**
