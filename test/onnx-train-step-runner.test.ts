@@ -179,6 +179,12 @@ describe('runner state', () => {
       o.step.readFrom(o.groups);
     }
     expect(tf.memory().numTensors).toBe(before);
+    // What writeBack gave tfjs is a copy: later steps do not change it behind tfjs's back.
+    const written = snapshot(o.model, o.groups);
+    await o.step.step(BATCHES[0], LR, { step: 5, dropoutSeed: 5 });
+    await o.step.step(BATCHES[1], LR, { step: 6, dropoutSeed: 6 });
+    const later = snapshot(o.model, o.groups);
+    for (const [k, v] of written) expect([k, later.get(k)]).toEqual([k, v]);
     await o.step.dispose();
     o.model.dispose();
   });

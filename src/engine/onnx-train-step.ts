@@ -140,7 +140,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
   const first = await open(options.batchSize);
   // The state every session shares: value per state key, in the tensors the last step produced.
   const state = new Map<string, Float32Array>();
-  const dims = new Map(first.compiled.state.map((st) => [st.key, st.dims]));
+  const spare = new Map<string, Float32Array>();
   const steps = new Map<string, number>();
 
   function variableOf(key: string): tf.LayerVariable {
@@ -180,7 +180,8 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
       for (const st of first.compiled.state) {
         if (!st.next || st.kind === 'slot') continue;
         const v = variableOf(st.key);
-        const t = tf.tensor(state.get(st.key)!, st.dims);
+        // A copy: the cpu backend would keep the array itself, which the next step overwrites.
+        const t = tf.tensor(state.get(st.key)!.slice(), st.dims);
         v.write(t);
         t.dispose();
       }
@@ -189,7 +190,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         const slots: Record<string, tf.Tensor> = {};
         if (step > 0) {
           for (const st of first.compiled.state) {
-            if (st.kind === 'slot' && groupOfWeight.get(st.key.split('::')[0]) === g.name) slots[st.key] = tf.tensor(state.get(st.key)!, st.dims);
+            if (st.kind === 'slot' && groupOfWeight.get(st.key.split('::')[0]) === g.name) slots[st.key] = tf.tensor(state.get(st.key)!.slice(), st.dims);
           }
         }
         try {
@@ -225,13 +226,28 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         if (gi.bc2) feeds[gi.bc2] = scalar(1 - (o.beta2 ?? 0.999) ** t);
         if (gi.decay) feeds[gi.decay] = scalar(1 - rate * (o.weightDecay ?? 0));
       }
-      for (const st of c.state) feeds[st.name] = new ort.Tensor('float32', state.get(st.key)!, dims.get(st.key)!);
-      const result = await s.session.run(feeds);
+      // Updated state goes straight into the spare buffer of each tensor (onnxruntime writes pre-allocated outputs in
+      // place); the buffers swap only once the loss is known to be finite, so a failed step changes nothing.
+      const fetches: Record<string, Ort.Tensor | null> = { [c.loss]: null, [c.probs]: null };
+      for (const st of c.state) {
+        const current = state.get(st.key)!;
+        feeds[st.name] = new ort.Tensor('float32', current, st.dims);
+        if (!st.next) continue;
+        let buffer = spare.get(st.key);
+        if (!buffer || buffer.length !== current.length) spare.set(st.key, (buffer = new Float32Array(current.length)));
+        fetches[st.next] = new ort.Tensor('float32', buffer, st.dims);
+      }
+      const result = await s.session.run(feeds, fetches);
       const loss = (result[c.loss].data as Float32Array)[0];
       if (!Number.isFinite(loss)) {
         throw new GraftError(`the training loss became ${loss}; lower the learning rate (try graft lr-find) or set --clip-norm 1.`);
       }
-      for (const st of c.state) if (st.next) state.set(st.key, result[st.next].data as Float32Array);
+      for (const st of c.state) {
+        if (!st.next) continue;
+        const old = state.get(st.key)!;
+        state.set(st.key, spare.get(st.key)!);
+        spare.set(st.key, old);
+      }
       for (const [g, t] of nextSteps) steps.set(g, t);
       return { loss, correct: countCorrect(result[c.probs].data as Float32Array, batch.labels, units) };
     },
