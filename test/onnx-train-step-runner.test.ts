@@ -180,6 +180,7 @@ describe('runner state', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     // What writeBack gave tfjs is a copy: later steps do not change it behind tfjs's back.
+    o.step.writeBack(o.groups);
     const written = snapshot(o.model, o.groups);
     await o.step.step(BATCHES[0], LR, { step: 5, dropoutSeed: 5 });
     await o.step.step(BATCHES[1], LR, { step: 6, dropoutSeed: 6 });
