@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { GraftError } from '../src/errors';
-import { compileTrainStep } from '../src/onnx/train-step/compile';
+import { compileTrainStep, trainStepBlocker } from '../src/onnx/train-step/compile';
 import { LossOptions } from '../src/train/losses';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
@@ -237,6 +237,11 @@ describe('unsupported layers', () => {
     const compiled = compileTrainStep(model, { batchSize: 2, outputActivation: 'softmax', groups: [] });
     await expect(compiled).rejects.toThrow(GraftError);
     await expect(compiled).rejects.toThrow(/layer "up" \(UpSampling2D\)/);
+    // What --train-engine auto reports when it falls back, and nothing for a model it can train.
+    expect(await trainStepBlocker(model)).toMatch(/^the compiled training step cannot train layer "up" \(UpSampling2D\); supported layers: .*Conv2D/);
+    const ok = build([4, 4, 2], (x) => L.conv2d({ filters: 2, kernelSize: 3, name: 'c' }).apply(x) as T);
+    expect(await trainStepBlocker(ok)).toBeUndefined();
+    ok.dispose();
     model.dispose();
   });
 });

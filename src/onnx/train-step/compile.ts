@@ -102,6 +102,20 @@ export interface CompiledTrainStep {
   grads: Record<string, string>;
 }
 
+/**
+ * Why the compiled step cannot train `model` (the first layer it does not cover, as one line), or undefined when it
+ * can: what `--train-engine auto` reports when it falls back to tfjs.
+ */
+export async function trainStepBlocker(model: tf.LayersModel): Promise<string | undefined> {
+  try {
+    await compileTrainStep(model, { batchSize: 1, outputActivation: 'softmax', groups: [{ name: 'all', weights: model.trainableWeights.map((w) => w.originalName) }] });
+    return undefined;
+  } catch (err) {
+    if (err instanceof GraftError) return err.message;
+    throw err;
+  }
+}
+
 /** Keras's probability clip before the log (train/losses.ts). */
 const LOSS_EPS = 1e-7;
 
