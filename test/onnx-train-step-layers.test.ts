@@ -127,6 +127,8 @@ describe('compiled step gradients match tfjs autodiff', () => {
 
   const poolCases: Array<[string, number[], (x: T) => T]> = [
     ['MaxPooling2D 2x2', [8, 6, 3], (x) => L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(x) as T],
+    ['MaxPooling2D 2x2 on an odd size after ReLU (ties at zero, a row and column past the last window)', [9, 7, 3], (x) => L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(L.reLU({ name: 'r' }).apply(x)) as T],
+    ['MaxPooling2D 3x2 windows, strides 3x2 (tiled, not square)', [9, 8, 3], (x) => L.maxPooling2d({ poolSize: [3, 2], strides: [3, 2], name: 'pool' }).apply(L.reLU({ name: 'r' }).apply(x)) as T],
     ['MaxPooling2D 3x3 stride 2 same, odd', [9, 7, 3], (x) => L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'pool' }).apply(x) as T],
     ['MaxPooling2D 3x3 stride 2 valid after ReLU (ties at zero)', [9, 8, 3], (x) => L.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool' }).apply(L.reLU({ name: 'r' }).apply(x)) as T],
     ['MaxPooling2D after ZeroPadding2D', [7, 7, 3], (x) => L.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool' }).apply(L.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: 'pad' }).apply(L.reLU({ name: 'r' }).apply(x))) as T],

@@ -530,12 +530,23 @@ const maxPool: Rule = (ctx, layer, [x0]) => {
   const x = ctx.as(x0, 'nchw');
   guardZeroPad(ctx, x.name);
   const geo = poolGeometry(layer, x);
-  const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads });
-  const y: TValue = { name: yName, shape: [x.shape[0], ...geo.out, x.shape[3]], layout: 'nchw' };
+  const [n, h, w, c] = x.shape;
+  const [ho, wo] = geo.out;
+  const tiled = geo.kernel[0] === geo.strides[0] && geo.kernel[1] === geo.strides[1] && geo.pads.every((p) => p === 0);
+  const attrs = { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads };
+  if (tiled) {
+    // Windows that tile the input (VGG's 2x2 / 2): a plain MaxPool, several times faster in onnxruntime than the
+    // one that also returns indices, and a backward of elementwise ops on the windows laid out as [.., ho, kh, wo, kw].
+    const yName = ctx.op('MaxPool', [x.name], `${layer.name}/maxpool`, attrs);
+    const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
+    return ctx.record([x], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, dy, geo.kernel, [ho, wo], `${layer.name}/grad`)]);
+  }
+  const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], attrs);
+  const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
   return ctx.record([x], y, (dy) => {
     // Indices address the flattened NCHW input; each gradient goes to its window's first maximum, as in tfjs.
     const b = `${layer.name}/grad`;
-    const total = sizeOf(x.shape);
+    const total = n * h * w * c;
     const zeros = ctx.tensor(`${b}/zeros`, [total], new Float32Array(total));
     const flatIdx = ctx.op('Reshape', [indices, ctx.ints([-1])], `${b}/idx`);
     const flatDy = ctx.op('Reshape', [dy, ctx.ints([-1])], `${b}/dy`);
@@ -543,6 +554,31 @@ const maxPool: Rule = (ctx, layer, [x0]) => {
     return [reshapeBack(ctx, scattered, x, `${b}/dx`)];
   });
 };
+
+/**
+ * Max-pool gradient for windows that tile the input: each dy goes to the first (row-major) element of its window
+ * equal to the window's maximum, as tfjs routes ties. Rows and columns past the last whole window get zeros.
+ */
+function tiledMaxPoolGrad(ctx: StepContext, x: TValue, y: string, dy: string, kernel: number[], out: number[], b: string): string {
+  const [n, h, w, c] = x.shape;
+  const [kh, kw] = kernel;
+  const [ho, wo] = out;
+  let xs = x.name;
+  if (ho * kh !== h || wo * kw !== w) xs = ctx.op('Slice', [xs, ctx.ints([0, 0]), ctx.ints([ho * kh, wo * kw]), ctx.ints([2, 3])], `${b}/crop`);
+  const windows = ctx.ints([n, c, ho, kh, wo, kw]);
+  const spread = ctx.ints([n, c, ho, 1, wo, 1]);
+  const eq = ctx.op('Equal', [ctx.op('Reshape', [xs, windows], `${b}/xw`), ctx.op('Reshape', [y, spread], `${b}/yw`)], `${b}/eq`);
+  // Priority kh * kw - (tap index): the first tap equal to the maximum has the highest priority in its window.
+  const priority = new Float32Array(kh * kw).map((_, i) => kh * kw - i);
+  const prio = ctx.tensor(`${b}/priority`, [1, 1, 1, kh, 1, kw], priority);
+  const score = ctx.op('Where', [eq, prio, ctx.scalar(0)], `${b}/score`);
+  const best = ctx.op('ReduceMax', [score], `${b}/best`, { axes: [3, 5], keepdims: 1 });
+  const first = ctx.op('And', [eq, ctx.op('Equal', [score, best], `${b}/is_best`)], `${b}/first`);
+  const routed = ctx.op('Where', [first, ctx.op('Reshape', [dy, spread], `${b}/dyw`), ctx.scalar(0)], `${b}/routed`);
+  let dx = ctx.op('Reshape', [routed, ctx.ints([n, c, ho * kh, wo * kw])], `${b}/dx_tiled`);
+  if (ho * kh !== h || wo * kw !== w) dx = ctx.op('Pad', [dx, ctx.ints([0, 0, 0, 0, 0, 0, h - ho * kh, w - wo * kw])], `${b}/dx_pad`);
+  return dx;
+}
 
 const avgPool: Rule = (ctx, layer, [x0]) => {
   const x = ctx.as(x0, 'nchw');
