@@ -563,19 +563,23 @@ function tiledMaxPoolGrad(ctx: StepContext, x: TValue, y: string, dy: string, ke
   const [n, h, w, c] = x.shape;
   const [kh, kw] = kernel;
   const [ho, wo] = out;
-  let xs = x.name;
-  if (ho * kh !== h || wo * kw !== w) xs = ctx.op('Slice', [xs, ctx.ints([0, 0]), ctx.ints([ho * kh, wo * kw]), ctx.ints([2, 3])], `${b}/crop`);
-  const windows = ctx.ints([n, c, ho, kh, wo, kw]);
-  const spread = ctx.ints([n, c, ho, 1, wo, 1]);
-  const eq = ctx.op('Equal', [ctx.op('Reshape', [xs, windows], `${b}/xw`), ctx.op('Reshape', [y, spread], `${b}/yw`)], `${b}/eq`);
-  // Priority kh * kw - (tap index): the first tap equal to the maximum has the highest priority in its window.
-  const priority = new Float32Array(kh * kw).map((_, i) => kh * kw - i);
-  const prio = ctx.tensor(`${b}/priority`, [1, 1, 1, kh, 1, kw], priority);
-  const score = ctx.op('Where', [eq, prio, ctx.scalar(0)], `${b}/score`);
-  const best = ctx.op('ReduceMax', [score], `${b}/best`, { axes: [3, 5], keepdims: 1 });
-  const first = ctx.op('And', [eq, ctx.op('Equal', [score, best], `${b}/is_best`)], `${b}/first`);
-  const routed = ctx.op('Where', [first, ctx.op('Reshape', [dy, spread], `${b}/dyw`), ctx.scalar(0)], `${b}/routed`);
-  let dx = ctx.op('Reshape', [routed, ctx.ints([n, c, ho * kh, wo * kw])], `${b}/dx_tiled`);
+  // One strided slice per tap, each the shape of y, so every op below is a same-shape elementwise pass.
+  let taken: string | undefined;
+  const rows: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    const cols: string[] = [];
+    for (let j = 0; j < kw; j++) {
+      const tap = ctx.op('Slice', [x.name, ctx.ints([i, j]), ctx.ints([i + kh * (ho - 1) + 1, j + kw * (wo - 1) + 1]), ctx.ints([2, 3]), ctx.ints(kernel)], `${b}/tap`);
+      const eq = ctx.op('Equal', [tap, y], `${b}/eq`);
+      const first = taken ? ctx.op('And', [eq, ctx.op('Not', [taken], `${b}/free`)], `${b}/first`) : eq;
+      if (i !== kh - 1 || j !== kw - 1) taken = taken ? ctx.op('Or', [taken, eq], `${b}/taken`) : eq;
+      const routed = ctx.op('Where', [first, dy, ctx.scalar(0)], `${b}/routed`);
+      cols.push(ctx.op('Unsqueeze', [routed, ctx.ints([3, 5])], `${b}/routed6`));
+    }
+    rows.push(cols.length === 1 ? cols[0] : ctx.op('Concat', cols, `${b}/cols`, { axis: 5 }));
+  }
+  const windows = rows.length === 1 ? rows[0] : ctx.op('Concat', rows, `${b}/rows`, { axis: 3 });
+  let dx = ctx.op('Reshape', [windows, ctx.ints([n, c, ho * kh, wo * kw])], `${b}/dx_tiled`);
   if (ho * kh !== h || wo * kw !== w) dx = ctx.op('Pad', [dx, ctx.ints([0, 0, 0, 0, 0, 0, h - ho * kh, w - wo * kw])], `${b}/dx_pad`);
   return dx;
 }
