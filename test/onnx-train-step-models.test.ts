@@ -10,6 +10,7 @@ import { initBackend } from '../src/backend';
 import { createClassifier } from '../src/models/classifier';
 import { listArchitectures } from '../src/models/registry';
 import { allLayers } from '../src/train/freeze';
+import { splitModel } from '../src/train/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
 import { compareGradients, randomBatch } from './helpers/train-step';
@@ -25,7 +26,7 @@ function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<st
     if (layer.getClassName() !== 'Dropout') continue;
     const rate = (layer as unknown as { rate: number }).rate;
     if (!(rate > 0)) continue;
-    const size = n * (layer.input as T).shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
+    const size = n * (layer.getInputAt(0) as T).shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
     masks[layer.name] = Float32Array.from({ length: size }, () => (rng.next() < rate ? 0 : 1 / (1 - rate)));
   }
   return masks;
@@ -96,6 +97,14 @@ describe('whole-model gradients of the compiled step match tfjs autodiff', () =>
   test.each([false, true])('ResNet-like (bottlenecks, strided shortcuts, padded max pool), BN frozen: %s', async (frozenBn) => {
     const model = resnetLike();
     await checkModel(model, { frozenBn, batch: 4 });
+    model.dispose();
+  });
+
+  test('the trainable suffix after a frozen prefix (splitModel), fed the boundary tensor', async () => {
+    const model = resnetLike();
+    const split = splitModel(model, 'b0_out');
+    await checkModel(split.suffix, { frozenBn: false, batch: 4 });
+    split.dispose();
     model.dispose();
   });
 

@@ -66,7 +66,7 @@ export async function compareGradients(
   const groups = [{ name: 'all', weights: weights.map((w) => w.originalName) }];
   const onnxMasks: Record<string, Float32Array> = {};
   for (const [name, m] of Object.entries(masks)) {
-    const shape = model.getLayer(name).input as tf.SymbolicTensor;
+    const shape = model.getLayer(name).getInputAt(0) as tf.SymbolicTensor;
     const dims = [batch.shape[0], ...(shape.shape.slice(1) as number[])];
     // Masks on feature maps go to the compiled step in NCHW.
     onnxMasks[name] = dims.length === 4 ? (tf.tidy(() => tf.tensor(m, dims).transpose([0, 3, 1, 2]).dataSync()) as Float32Array) : m;
