@@ -54,6 +54,17 @@ async function tfjsStep(model: tf.LayersModel, groups: ParamGroup[], x: tf.Tenso
   }
 }
 
+/** Runs a PyTorch peer script (OpenMP spinning off, as every peer here) and parses its last stdout line. */
+function torch(script: string, args: string[]): Record<string, unknown> {
+  const r = spawnSync('/usr/bin/python3', [path.join(PACKAGE_ROOT, 'bench', script), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) return { error: `PyTorch failed: ${(r.stderr ?? String(r.error)).trim().split('\n').slice(-1)[0]}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
 interface Row {
   workload: string;
   engine: string;
@@ -82,6 +93,10 @@ async function simpleCnn(reps: number, threads: number, skip: string[]): Promise
         const tt = await median(() => tfjsStep(model, groups, xt, labels), reps);
         xt.dispose();
         rows.push({ workload, engine: `tfjs ${tf.getBackend()} x${threads}`, ips: batch / tt, note: `round ${round + 1}` });
+      }
+      if (!skip.includes('torch')) {
+        const r = torch('simple_cnn_torch.py', ['--batch', String(batch), '--threads', String(threads), '--steps', String(reps * 4)]) as { torch?: string; ips?: number; error?: string };
+        rows.push({ workload, engine: `PyTorch ${r.torch ?? '?'} CPU x${threads}`, ips: r.ips ?? NaN, note: r.error ?? `round ${round + 1}` });
       }
     }
     await compiled.dispose();
@@ -123,15 +138,13 @@ async function resnet50(reps: number, threads: number, skip: string[]): Promise<
         rows.push({ workload, engine: `onnxruntime prefix + tfjs ${tf.getBackend()} x${threads} suffix`, ips: batch / (tp + tt), note: `round ${round + 1}; suffix step ${(tt * 1000).toFixed(0)} ms` });
       }
       if (!skip.includes('torch')) {
-        const script = path.join(PACKAGE_ROOT, 'bench', 'train_speed_torch.py');
-        const r = spawnSync('/usr/bin/python3', [script, '--archs', 'resnet50', '--sizes', '224', '--batch', String(batch), '--threads', String(threads), '--reps', String(reps)], {
-          encoding: 'utf8',
-          env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
-          maxBuffer: 1 << 24,
-        });
-        const parsed = r.status === 0 ? (JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; results: Record<string, { train_ips: number }> }) : undefined;
-        const t = parsed?.results[`resnet50/${threads}`];
-        rows.push({ workload, engine: `PyTorch ${parsed?.torch ?? '?'} CPU x${threads}`, ips: t?.train_ips ?? NaN, note: t ? `round ${round + 1}` : `failed: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` });
+        const r = torch('train_speed_torch.py', ['--archs', 'resnet50', '--sizes', '224', '--batch', String(batch), '--threads', String(threads), '--reps', String(reps)]) as {
+          torch?: string;
+          results?: Record<string, { train_ips: number }>;
+          error?: string;
+        };
+        const t = r.results?.[`resnet50/${threads}`];
+        rows.push({ workload, engine: `PyTorch ${r.torch ?? '?'} CPU x${threads}`, ips: t?.train_ips ?? NaN, note: r.error ?? `round ${round + 1}` });
       }
     }
     await compiled.dispose();

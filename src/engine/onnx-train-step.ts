@@ -129,7 +129,8 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         optimizer: optimizerOf(options.optimizer),
         clipNorm: options.clipNorm,
       });
-      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log });
+      // No spinning: a step is a few long operators, and spinning threads ran a step 2-4x slower on a loaded machine.
+      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log, spinning: false });
       engine = opened.engine;
       s = { compiled, session: opened.session };
       sessions.set(batchSize, s);

@@ -61,6 +61,8 @@ export interface OnnxSessionOptions {
   cuda?: boolean;
   /** Where a fallback notice goes (default stderr; null for silence). */
   log?: ((line: string) => void) | null;
+  /** Let idle intra-op threads spin (onnxruntime's default, true); spinning threads collapse on a loaded machine. */
+  spinning?: boolean;
 }
 
 /** An onnxruntime session and how it runs. */
@@ -81,6 +83,7 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
   const create = (opts: Ort.InferenceSession.SessionOptions) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
