@@ -280,6 +280,12 @@ function addBias(ctx: StepContext, layer: StepLayer, y: string, channels: number
   if (layer.config.use_bias === false) return { name: y };
   const key = `${layer.name}/bias`;
   const b = ctx.weight(key);
+  // Into the Conv itself when it has no bias yet: one pass over the output fewer.
+  const conv = ctx.g.producer(y);
+  if (conv?.op === 'Conv' && conv.inputs.length === 2) {
+    conv.inputs.push(b.name);
+    return { name: y, key };
+  }
   const b4 = ctx.op('Reshape', [b.name, ctx.ints([1, channels, 1, 1])], `${layer.name}/bias4`);
   return { name: ctx.op('Add', [y, b4], `${layer.name}/biased`), key };
 }
