@@ -95,13 +95,15 @@ describe('compiled step gradients match tfjs autodiff', () => {
     );
   });
 
-  test('activations on feature maps (NCHW softmax axis), ReLU and Softmax layers', async () => {
+  test('activations on feature maps (NCHW softmax axis), ReLU, LeakyReLU, ELU and Softmax layers', async () => {
     await check(
       build([5, 4, 3], (x) => {
         let y = L.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'swish', name: 'c1' }).apply(x) as T;
         y = L.reLU({ maxValue: 6, name: 'relu6' }).apply(L.rescaling({ scale: 4, name: 'wide' }).apply(y)) as T;
         y = L.activation({ activation: 'softmax', name: 'cs' }).apply(y) as T;
         y = L.conv2d({ filters: 3, kernelSize: 1, name: 'c2' }).apply(y) as T;
+        y = L.leakyReLU({ alpha: 0.2, name: 'leaky' }).apply(y) as T;
+        y = L.elu({ name: 'elu' }).apply(L.conv2d({ filters: 3, kernelSize: 1, name: 'c3' }).apply(y)) as T;
         return L.softmax({ axis: -1, name: 'sm' }).apply(L.reLU({ name: 'relu' }).apply(y)) as T;
       }),
     );

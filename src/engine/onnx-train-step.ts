@@ -28,7 +28,11 @@ export interface StepBatch {
 export interface CompiledStep {
   /** Engine label, e.g. `onnxruntime cpu x2`. */
   readonly engine: string;
-  /** One optimisation step on a batch; `lr` per group name. Returns the batch's mean loss and correct predictions. */
+  /**
+   * One optimisation step on a batch; `lr` per group name. Returns the batch's mean loss and correct predictions.
+   * Dropout masks come from `info.dropoutSeed`; Adam's step counts are each group's own (from its optimiser state,
+   * as GroupOptimizer counts them), so `info.step` is informational.
+   */
   step(batch: StepBatch, lr: Record<string, number>, info: { step: number; dropoutSeed: number }): Promise<{ loss: number; correct: number }>;
   /** Copies weights, BN moving statistics and optimiser slots into the tfjs model and the groups' GroupOptimizers. */
   writeBack(groups: ParamGroup[]): void;

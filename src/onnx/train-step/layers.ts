@@ -769,6 +769,17 @@ const RULES: Record<string, Rule> = {
     if (Number(max) === 6 && !layer.config.negative_slope && !layer.config.threshold) return applyActivation(ctx, x, 'relu6', layer.name, layer);
     throw unsupportedLayer(layer, `max_value ${JSON.stringify(max)}`);
   },
+  LeakyReLU: (ctx, layer, [x]) => {
+    const alpha = Number(layer.config.alpha ?? 0.3);
+    const y: TValue = { ...x, name: ctx.op('LeakyRelu', [x.name], `${layer.name}/leaky`, { alpha: { float: alpha } }) };
+    const b = `${layer.name}/grad`;
+    return ctx.record([x], y, (dy) => [ctx.op('Where', [ctx.op('Greater', [x.name, ctx.scalar(0)], `${b}/pos`), dy, ctx.op('Mul', [dy, ctx.scalar(alpha)], `${b}/neg`)], b)]);
+  },
+  ELU: (ctx, layer, [x]) => {
+    // tfjs-layers implements alpha = 1 only.
+    if (Number(layer.config.alpha ?? 1) !== 1) throw unsupportedLayer(layer, `alpha ${JSON.stringify(layer.config.alpha)}`);
+    return applyActivation(ctx, x, 'elu', layer.name, layer);
+  },
   Softmax: (ctx, layer, [x]) => {
     // tfjs's Softmax layer defaults to axis 1 (Keras's to -1).
     let axis = Number(layer.config.axis ?? 1);
