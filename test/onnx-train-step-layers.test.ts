@@ -200,6 +200,20 @@ describe('compiled step gradients match tfjs autodiff', () => {
   });
 });
 
+describe('model kinds', () => {
+  test('a Sequential model (no InputLayer in its config)', async () => {
+    const model = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [6, 5, 2], filters: 3, kernelSize: 3, activation: 'relu', name: 'conv' }),
+        L.flatten({ name: 'flat' }),
+        L.dense({ units: 3, activation: 'softmax', name: 'head' }),
+      ],
+    });
+    randomizeWeights(model, 5);
+    await check(model);
+  });
+});
+
 describe('tier 2 layers', () => {
   test.each([
     ['DepthwiseConv2D 3x3 same, multiplier 2', [7, 6, 3], { kernelSize: 3, padding: 'same', depthMultiplier: 2 }],
