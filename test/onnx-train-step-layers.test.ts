@@ -12,7 +12,7 @@ import { compileTrainStep, trainStepBlocker } from '../src/onnx/train-step/compi
 import { LossOptions } from '../src/train/losses';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
-import { compareGradients, randomBatch } from './helpers/train-step';
+import { compareGradients, exactSameAvgPools, randomBatch } from './helpers/train-step';
 
 type T = tf.SymbolicTensor;
 const L = tf.layers;
@@ -145,18 +145,8 @@ describe('compiled step gradients match tfjs autodiff', () => {
   });
 
   test('AveragePooling2D same padding: dy spread over the real pixels of each window (TF), not the whole window', async () => {
-    // tfjs's AvgPoolGrad divides by the window area even where 'same' padding made it smaller, which is not the
-    // derivative of its own forward pass; the reference here is the same pooling written as a depthwise conv of ones
-    // divided by the count of real pixels, which tfjs differentiates exactly.
     const model = build([7, 6, 2], (x) => L.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'pool' }).apply(L.conv2d({ filters: 2, kernelSize: 1, name: 'pre' }).apply(x)) as T);
-    const pool = model.getLayer('pool') as unknown as Record<string, unknown>;
-    pool.call = (inputs: tf.Tensor | tf.Tensor[]) => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const ones = tf.ones([3, 3, x.shape[3], 1]) as tf.Tensor4D;
-      const sums = tf.depthwiseConv2d(x, ones, 2, 'same');
-      const counts = tf.depthwiseConv2d(tf.onesLike(x.slice([0, 0, 0, 0], [1, -1, -1, 1])) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 2, 'same');
-      return tf.div(sums, counts);
-    };
+    exactSameAvgPools(model);
     await check(model);
   });
 

@@ -43,6 +43,28 @@ function pinDropout(model: tf.LayersModel, masks: Record<string, Float32Array>):
   return () => restore.forEach((r) => r());
 }
 
+/**
+ * Makes every 'same' AveragePooling2D of `model` compute its pooling as a depthwise convolution of ones divided by
+ * the count of real pixels under each window: the same forward values, but a form tfjs differentiates exactly (its
+ * AvgPoolGrad divides by the whole window even where the padding made it smaller, which is not the derivative of
+ * its own forward pass; the compiled step follows the forward pass, as TensorFlow does).
+ */
+export function exactSameAvgPools(model: tf.LayersModel): void {
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'AveragePooling2D') continue;
+    const cfg = layer.getConfig() as { padding?: string; poolSize: number[]; strides: number[] };
+    if (cfg.padding !== 'same') continue;
+    const [kh, kw] = cfg.poolSize;
+    const strides = cfg.strides as [number, number];
+    (layer as unknown as Record<string, unknown>).call = (inputs: tf.Tensor | tf.Tensor[]) => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const sums = tf.depthwiseConv2d(x, tf.ones([kh, kw, x.shape[3], 1]) as tf.Tensor4D, strides, 'same');
+      const counts = tf.depthwiseConv2d(tf.ones([1, x.shape[1], x.shape[2], 1]) as tf.Tensor4D, tf.ones([kh, kw, 1, 1]) as tf.Tensor4D, strides, 'same');
+      return tf.div(sums, counts);
+    };
+  }
+}
+
 /** Result of `compareGradients`: worst relative error per weight key, plus the loss and statistics errors. */
 export interface GradientComparison {
   loss: number;
