@@ -166,7 +166,7 @@ async function run(): Promise<string> {
   if (!skip.includes('simple_cnn')) rows.push(...(await simpleCnn(reps, threads, skip)));
   if (!skip.includes('resnet50')) rows.push(...(await resnet50(reps, threads, skip)));
   const loadAfter = os.loadavg();
-  for (const r of rows) process.stderr.write(`train-step: ${r.workload} | ${r.engine} | ${r.ips.toFixed(1)} img/s | ${r.note ?? ''}\n`);
+  for (const r of rows) process.stderr.write(`train-step: ${r.workload} | ${r.engine} | ${r.ips.toPrecision(3)} img/s | ${r.note ?? ''}\n`);
   return [
     '## train-step: the compiled training step (onnxruntime) vs tfjs wasm vs PyTorch',
     '',
@@ -175,7 +175,7 @@ async function run(): Promise<string> {
     '',
     '| workload | engine | train step img/s | note |',
     '|---|---|---:|---|',
-    ...rows.map((r) => `| ${r.workload} | ${r.engine} | ${r.ips.toFixed(1)} | ${r.note ?? ''} |`),
+    ...rows.map((r) => `| ${r.workload} | ${r.engine} | ${r.ips.toPrecision(3)} | ${r.note ?? ''} |`),
     '',
   ].join('\n');
 }
