@@ -3,6 +3,7 @@ import { augmentSection } from './augment';
 import { onnxSection } from './onnx';
 import { evaluateSection } from './evaluate';
 import { modelsSection } from './models';
+import { trainStepSection } from './train-step';
 
 /** One benchmark section: runs its measurements and returns a Markdown section (heading, table, ratios). */
 export interface BenchSection {
@@ -13,4 +14,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [trainSpeedSection, augmentSection, evaluateSection, onnxSection, modelsSection];
+export const SECTIONS: BenchSection[] = [trainSpeedSection, trainStepSection, augmentSection, evaluateSection, onnxSection, modelsSection];

@@ -70,6 +70,27 @@ const ONNX_ENGINE: Engine = {
     const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('./onnx-runners');
     return o.boundary ? createOnnxPrefixRunner(model, o.boundary, o) : createOnnxModelRunner(model, o);
   },
+  // The whole step (forward, loss, backward, clipping, optimiser) compiled into one graph; weights and optimiser
+  // state stay in onnxruntime between steps and go back to tfjs on `sync`.
+  async trainStep(context, o) {
+    const { createOnnxTrainStep } = await import('./onnx-train-step');
+    const compiled = await createOnnxTrainStep(context.model, {
+      groups: context.groups,
+      optimizer: context.optimizer,
+      loss: context.loss,
+      clipNorm: context.clipNorm,
+      batchSize: context.batchSize,
+      threads: o.threads,
+      log: o.log,
+    });
+    let steps = 0;
+    return {
+      name: `${compiled.engine} (compiled step)`,
+      step: (batch, lr, info) => compiled.step({ x: batch.x, shape: batch.x.shape, labels: batch.labels }, lr, { step: steps++, dropoutSeed: info.dropoutSeed }),
+      sync: async () => compiled.writeBack(context.groups),
+      dispose: () => compiled.dispose(),
+    };
+  },
 };
 
 /** Engines in the order `auto` prefers them; the last one must always be available. */

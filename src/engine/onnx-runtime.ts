@@ -67,6 +67,8 @@ export interface OnnxSessionOptions {
    * exists. Graph optimization is most of a large model's session start-up.
    */
   optimizedPath?: string;
+  /** Let idle intra-op threads spin (default false: spinning threads collapse on a loaded machine and take cores from image decoding). */
+  spinning?: boolean;
 }
 
 /** An onnxruntime session and how it runs. */
@@ -88,7 +90,7 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
     // Idle intra-op threads sleep instead of spinning, so image decoding running beside a batch gets the cores.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    ...(options.spinning === true ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   };
   const optimized = typeof model === 'string' && options.optimizedPath ? options.optimizedPath : undefined;
   const create = async (opts: Ort.InferenceSession.SessionOptions) => {

@@ -36,13 +36,17 @@ export interface OnnxExport {
 }
 
 /** Keras-style inbound reference: [layer name, node index, tensor index, kwargs]. */
-type InboundRef = [string, number, number, unknown?];
+export type InboundRef = [string, number, number, unknown?];
 
 /** A layer entry of model.json. */
-interface TopologyLayer {
+export interface TopologyLayer {
+  /** tfjs / Keras class name. */
   class_name: string;
+  /** Layer name (filled in from the config when absent). */
   name?: string;
+  /** The layer's serialised config. */
   config: Record<string, unknown>;
+  /** One list of inbound references per call of the layer. */
   inbound_nodes?: InboundRef[][];
 }
 
@@ -68,7 +72,7 @@ function decodeWeights(artifacts: tf.io.ModelArtifacts): Map<string, Weight> {
 }
 
 /** The functional graph of a model.json topology (a Sequential model becomes the equivalent chain). */
-function functionalLayers(topology: Record<string, unknown>): { layers: TopologyLayer[]; inputs: InboundRef[]; outputs: InboundRef[]; name: string } {
+export function functionalLayers(topology: Record<string, unknown>): { layers: TopologyLayer[]; inputs: InboundRef[]; outputs: InboundRef[]; name: string } {
   const root = (topology.model_config as Record<string, unknown> | undefined) ?? topology;
   const config = root.config as Record<string, unknown> | undefined;
   if (!config || !Array.isArray(config.layers)) throw new GraftError('model.json has no layer list; it is not a tfjs layers model (graft exports layers models only).');

@@ -1,0 +1,812 @@
+/**
+ * Forward and reverse mode of each tfjs layer class in plain ONNX operators (opset 17, no training ops). Feature
+ * maps stay NCHW as in the exporter. The gradient formulations are the measured ones of the reference notes:
+ * im2col + one Gemm for a convolution's filter gradient, a Conv with the flipped transposed filter (stride 1) or a
+ * ConvTranspose (strided) for its input gradient, MaxPool indices + ScatterElements for max pooling. Every rule
+ * follows what tfjs's autodiff computes for the same layer, so the two engines train alike.
+ */
+import { GraftError } from '../../errors';
+import { AttrValue } from '../graph';
+import { spatialPads } from '../layers';
+import { StepContext, TValue, dimsOf, sizeOf } from './tape';
+
+/** A layer as model.json describes it. */
+export interface StepLayer {
+  /** Layer name. */
+  name: string;
+  /** tfjs class name. */
+  className: string;
+  /** Serialised config (snake_case keys). */
+  config: Record<string, unknown>;
+  /** Whether the layer is trainable (a frozen BN runs in inference mode). */
+  trainable: boolean;
+}
+
+type Rule = (ctx: StepContext, layer: StepLayer, inputs: TValue[]) => TValue;
+
+/** The error `--train-engine auto` reports when it falls back to tfjs. */
+export function unsupportedLayer(layer: StepLayer, what?: string): GraftError {
+  const detail = what ? `: ${what} is not supported` : '';
+  return new GraftError(
+    `the compiled training step cannot train layer "${layer.name}" (${layer.className})${detail}; supported layers: ${TRAIN_STEP_LAYERS.join(', ')}. Use --train-engine tfjs.`,
+  );
+}
+
+function pair(v: unknown, fallback: number[]): number[] {
+  if (v === undefined || v === null) return fallback;
+  return typeof v === 'number' ? [v, v] : (v as number[]);
+}
+
+function channelsLast(layer: StepLayer): void {
+  const f = layer.config.data_format;
+  if (f !== undefined && f !== null && f !== 'channels_last') throw unsupportedLayer(layer, `data_format ${JSON.stringify(f)}`);
+}
+
+/** The four pads [top, left, bottom, right] and output size of a window over an NHWC shape. */
+function windowGeometry(layer: StepLayer, x: TValue, kernel: number[], strides: number[], dilations: number[]) {
+  const padding = String(layer.config.padding ?? 'valid');
+  if (padding !== 'same' && padding !== 'valid') throw unsupportedLayer(layer, `padding ${JSON.stringify(padding)}`);
+  const [ph, pw] = [0, 1].map((i) => spatialPads(x.shape[i + 1], kernel[i], strides[i], dilations[i], padding));
+  if (ph.out <= 0 || pw.out <= 0) {
+    throw new GraftError(`layer "${layer.name}" (${layer.className}) gets a ${x.shape[1]}x${x.shape[2]} input, smaller than its window; use a larger input size.`);
+  }
+  return { pads: [ph.before, pw.before, ph.after, pw.after], out: [ph.out, pw.out] };
+}
+
+/** Reverse of a Reshape / Flatten: the gradient takes the input's dims back. */
+function reshapeBack(ctx: StepContext, dy: string, v: TValue, base: string): string {
+  return ctx.op('Reshape', [dy, ctx.ints(dimsOf(v))], base);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Activations
+
+/** Applies a tfjs activation by serialised name, recording its reverse rule. */
+export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: string, layer: StepLayer): TValue {
+  const s = (v: number) => ctx.scalar(v);
+  const out = (name: string): TValue => ({ ...x, name });
+  const rec = (y: TValue, back: (dy: string) => string) => ctx.record([x], y, (dy) => [back(dy)]);
+  const b = `${base}/grad`;
+  switch (fn) {
+    case 'linear':
+      return x;
+    case 'relu': {
+      const y = out(ctx.op('Relu', [x.name], `${base}/relu`));
+      return rec(y, (dy) => ctx.op('Where', [ctx.op('Greater', [x.name, s(0)], `${b}/pos`), dy, s(0)], b));
+    }
+    case 'relu6': {
+      const y = out(ctx.op('Clip', [x.name, s(0), s(6)], `${base}/relu6`));
+      // tfjs: dy * (x <= 6) * step(x).
+      const mask = ctx.op('And', [ctx.op('Greater', [x.name, s(0)], `${b}/pos`), ctx.op('LessOrEqual', [x.name, s(6)], `${b}/le6`)], `${b}/mask`);
+      return rec(y, (dy) => ctx.op('Where', [mask, dy, s(0)], b));
+    }
+    case 'sigmoid': {
+      const y = out(ctx.op('Sigmoid', [x.name], `${base}/sigmoid`));
+      return rec(y, (dy) => ctx.op('Mul', [dy, ctx.op('Mul', [y.name, ctx.op('Sub', [s(1), y.name], `${b}/1my`)], `${b}/dsig`)], b));
+    }
+    case 'tanh': {
+      const y = out(ctx.op('Tanh', [x.name], `${base}/tanh`));
+      return rec(y, (dy) => ctx.op('Mul', [dy, ctx.op('Sub', [s(1), ctx.op('Mul', [y.name, y.name], `${b}/y2`)], `${b}/dtanh`)], b));
+    }
+    case 'softmax': {
+      const axis = x.layout === 'nchw' ? 1 : -1;
+      return softmax(ctx, x, axis, base);
+    }
+    case 'elu': {
+      const y = out(ctx.op('Elu', [x.name], `${base}/elu`, { alpha: { float: 1 } }));
+      // tfjs EluGrad: dy where y >= 0, dy * (y + 1) elsewhere.
+      return rec(y, (dy) => ctx.op('Where', [ctx.op('GreaterOrEqual', [y.name, s(0)], `${b}/pos`), dy, ctx.op('Mul', [dy, ctx.op('Add', [y.name, s(1)], `${b}/y1`)], `${b}/neg`)], b));
+    }
+    case 'selu': {
+      const alpha = 1.6732632423543772;
+      const scale = 1.0507009873554805;
+      const y = out(ctx.op('Selu', [x.name], `${base}/selu`, { alpha: { float: alpha }, gamma: { float: scale } }));
+      return rec(y, (dy) => {
+        const neg = ctx.op('Mul', [ctx.op('Mul', [dy, s(alpha * scale)], `${b}/dsa`), ctx.op('Exp', [x.name], `${b}/exp`)], `${b}/neg`);
+        return ctx.op('Where', [ctx.op('Greater', [x.name, s(0)], `${b}/pos`), ctx.op('Mul', [dy, s(scale)], `${b}/ds`), neg], b);
+      });
+    }
+    case 'swish':
+    case 'silu': {
+      const sig = ctx.op('Sigmoid', [x.name], `${base}/sigmoid`);
+      const y = out(ctx.op('Mul', [sig, x.name], `${base}/swish`));
+      // d(x s(x)) = s + x s (1 - s).
+      return rec(y, (dy) => {
+        const xs1s = ctx.op('Mul', [y.name, ctx.op('Sub', [s(1), sig], `${b}/1ms`)], `${b}/xs1s`);
+        return ctx.op('Mul', [dy, ctx.op('Add', [sig, xs1s], `${b}/d`)], b);
+      });
+    }
+    case 'hard_sigmoid':
+    case 'hardSigmoid': {
+      const lin = ctx.op('Add', [ctx.op('Mul', [x.name, s(0.2)], `${base}/x02`), s(0.5)], `${base}/lin`);
+      const y = out(ctx.op('Clip', [lin, s(0), s(1)], `${base}/hard_sigmoid`));
+      return rec(y, (dy) => {
+        const inside = ctx.op('And', [ctx.op('GreaterOrEqual', [lin, s(0)], `${b}/ge0`), ctx.op('LessOrEqual', [lin, s(1)], `${b}/le1`)], `${b}/in`);
+        return ctx.op('Where', [inside, ctx.op('Mul', [dy, s(0.2)], `${b}/d02`), s(0)], b);
+      });
+    }
+    case 'softplus': {
+      const y = out(ctx.op('Softplus', [x.name], `${base}/softplus`));
+      return rec(y, (dy) => ctx.op('Mul', [dy, ctx.op('Sigmoid', [x.name], `${b}/sig`)], b));
+    }
+    case 'softsign': {
+      const den = ctx.op('Add', [s(1), ctx.op('Abs', [x.name], `${base}/abs`)], `${base}/den`);
+      const y = out(ctx.op('Div', [x.name, den], `${base}/softsign`));
+      return rec(y, (dy) => ctx.op('Div', [dy, ctx.op('Mul', [den, den], `${b}/den2`)], b));
+    }
+    case 'gelu': {
+      const erf = ctx.op('Erf', [ctx.op('Mul', [x.name, s(Math.SQRT1_2)], `${base}/scaled`)], `${base}/erf`);
+      const cdf = ctx.op('Mul', [ctx.op('Add', [erf, s(1)], `${base}/onep`), s(0.5)], `${base}/cdf`);
+      const y = out(ctx.op('Mul', [x.name, cdf], `${base}/gelu`));
+      // d = cdf + x * exp(-x^2 / 2) / sqrt(2 pi).
+      return rec(y, (dy) => {
+        const pdf = ctx.op('Mul', [ctx.op('Exp', [ctx.op('Mul', [ctx.op('Mul', [x.name, x.name], `${b}/x2`), s(-0.5)], `${b}/mx2`)], `${b}/exp`), s(1 / Math.sqrt(2 * Math.PI))], `${b}/pdf`);
+        return ctx.op('Mul', [dy, ctx.op('Add', [cdf, ctx.op('Mul', [x.name, pdf], `${b}/xpdf`)], `${b}/d`)], b);
+      });
+    }
+    case 'gelu_new': {
+      const k = Math.sqrt(2 / Math.PI);
+      const x2 = ctx.op('Mul', [x.name, x.name], `${base}/x2`);
+      const inner = ctx.op('Mul', [ctx.op('Add', [x.name, ctx.op('Mul', [ctx.op('Mul', [x2, x.name], `${base}/x3`), s(0.044715)], `${base}/cx3`)], `${base}/in`), s(k)], `${base}/ink`);
+      const t = ctx.op('Tanh', [inner], `${base}/tanh`);
+      const y = out(ctx.op('Mul', [ctx.op('Mul', [x.name, s(0.5)], `${base}/half`), ctx.op('Add', [t, s(1)], `${base}/onep`)], `${base}/gelu`));
+      // d = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2).
+      return rec(y, (dy) => {
+        const a = ctx.op('Mul', [ctx.op('Add', [t, s(1)], `${b}/1pt`), s(0.5)], `${b}/a`);
+        const sech = ctx.op('Sub', [s(1), ctx.op('Mul', [t, t], `${b}/t2`)], `${b}/sech`);
+        const dinner = ctx.op('Mul', [ctx.op('Add', [s(1), ctx.op('Mul', [x2, s(3 * 0.044715)], `${b}/3cx2`)], `${b}/di`), s(k)], `${b}/dik`);
+        const bterm = ctx.op('Mul', [ctx.op('Mul', [ctx.op('Mul', [x.name, s(0.5)], `${b}/hx`), sech], `${b}/hxs`), dinner], `${b}/b`);
+        return ctx.op('Mul', [dy, ctx.op('Add', [a, bterm], `${b}/d`)], b);
+      });
+    }
+    case 'mish': {
+      const sp = ctx.op('Softplus', [x.name], `${base}/softplus`);
+      const t = ctx.op('Tanh', [sp], `${base}/tanh`);
+      const y = out(ctx.op('Mul', [x.name, t], `${base}/mish`));
+      // d = t + x (1 - t^2) sigmoid(x).
+      return rec(y, (dy) => {
+        const sech = ctx.op('Sub', [s(1), ctx.op('Mul', [t, t], `${b}/t2`)], `${b}/sech`);
+        const term = ctx.op('Mul', [ctx.op('Mul', [x.name, sech], `${b}/xs`), ctx.op('Sigmoid', [x.name], `${b}/sig`)], `${b}/term`);
+        return ctx.op('Mul', [dy, ctx.op('Add', [t, term], `${b}/d`)], b);
+      });
+    }
+    default:
+      throw unsupportedLayer(layer, `activation ${JSON.stringify(fn)}`);
+  }
+}
+
+/** Softmax over a graph axis; reverse y * (dy - sum(dy * y)). */
+function softmax(ctx: StepContext, x: TValue, axis: number, base: string): TValue {
+  const b = `${base}/grad`;
+  const y: TValue = { ...x, name: ctx.op('Softmax', [x.name], `${base}/softmax`, { axis }) };
+  return ctx.record([x], y, (dy) => {
+    const dyy = ctx.op('Mul', [dy, y.name], `${b}/dyy`);
+    const sum = ctx.op('ReduceSum', [dyy, ctx.ints([axis])], `${b}/sum`, { keepdims: 1 });
+    return [ctx.op('Sub', [dyy, ctx.op('Mul', [y.name, sum], `${b}/ysum`)], b)];
+  });
+}
+
+function withActivation(ctx: StepContext, layer: StepLayer, y: TValue): TValue {
+  return applyActivation(ctx, y, String(layer.config.activation ?? 'linear'), layer.name, layer);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolutions
+
+interface ConvGeometry {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  out: number[];
+}
+
+function convGeometry(layer: StepLayer, x: TValue, kernel: number[]): ConvGeometry {
+  channelsLast(layer);
+  const strides = pair(layer.config.strides, [1, 1]);
+  const dilations = pair(layer.config.dilation_rate, [1, 1]);
+  if ((strides[0] > 1 || strides[1] > 1) && (dilations[0] > 1 || dilations[1] > 1)) throw unsupportedLayer(layer, 'strides with dilation');
+  return { kernel, strides, dilations, ...windowGeometry(layer, x, kernel, strides, dilations) };
+}
+
+function convAttrs(geo: ConvGeometry, group: number): Record<string, AttrValue> {
+  return { kernel_shape: geo.kernel, strides: geo.strides, dilations: geo.dilations, pads: geo.pads, group };
+}
+
+/**
+ * im2col of `x` (NHWC values) for a window: [N * Ho * Wo, kh * kw * C], tap-major then channel, which is the row
+ * order of a tfjs HWIO kernel flattened to [kh * kw * C, out].
+ */
+function im2col(ctx: StepContext, x: TValue, geo: ConvGeometry, base: string): string {
+  const [n, h, w, c] = x.shape;
+  const [kh, kw] = geo.kernel;
+  const [sh, sw] = geo.strides;
+  const [dh, dw] = geo.dilations;
+  const [ho, wo] = geo.out;
+  let src = ctx.nhwc(x);
+  const [pt, pl, pb, pr] = geo.pads;
+  if (pt || pl || pb || pr) src = ctx.op('Pad', [src, ctx.ints([0, pt, pl, 0, 0, pb, pr, 0])], `${base}/pad`);
+  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ho === h && wo === w) return ctx.op('Reshape', [src, ctx.ints([n * h * w, c])], `${base}/cols`);
+  const taps: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const starts = [i * dh, j * dw];
+      const ends = [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1];
+      taps.push(ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([1, 2]), ctx.ints([sh, sw])], `${base}/tap`));
+    }
+  }
+  const cat = taps.length === 1 ? taps[0] : ctx.op('Concat', taps, `${base}/taps`, { axis: 3 });
+  return ctx.op('Reshape', [cat, ctx.ints([n * ho * wo, kh * kw * c])], `${base}/cols`);
+}
+
+/** dY (NCHW) as [N * Ho * Wo, C] rows. */
+function rowsOf(ctx: StepContext, dy: string, y: TValue, base: string): string {
+  const t = ctx.op('Transpose', [dy], `${base}/dy_nhwc`, { perm: [0, 2, 3, 1] });
+  return ctx.op('Reshape', [t, ctx.ints([y.shape[0] * y.shape[1] * y.shape[2], y.shape[3]])], `${base}/dy_rows`);
+}
+
+/**
+ * Gradient of a convolution's input: a Conv of dY with the flipped, transposed filter for stride 1, ConvTranspose
+ * with the forward filter otherwise. `oihw` is the forward filter [out, in / group, kh, kw].
+ */
+function convInputGrad(ctx: StepContext, dy: string, x: TValue, geo: ConvGeometry, oihw: string, group: number, base: string): string {
+  const [kh, kw] = geo.kernel;
+  const [dh, dw] = geo.dilations;
+  const span = [(kh - 1) * dh + 1, (kw - 1) * dw + 1];
+  const [pt, pl, pb, pr] = geo.pads;
+  if (geo.strides[0] === 1 && geo.strides[1] === 1 && group === 1) {
+    const t = ctx.op('Transpose', [oihw], `${base}/w_t`, { perm: [1, 0, 2, 3] });
+    const flipped = ctx.op('Slice', [t, ctx.ints([-1, -1]), ctx.ints([-kh - 1, -kw - 1]), ctx.ints([2, 3]), ctx.ints([-1, -1])], `${base}/w_flip`);
+    const pads = [span[0] - 1 - pt, span[1] - 1 - pl, span[0] - 1 - pb, span[1] - 1 - pr];
+    return ctx.op('Conv', [dy, flipped], `${base}/dx`, { kernel_shape: geo.kernel, dilations: geo.dilations, pads, strides: [1, 1] });
+  }
+  const [, h, w] = x.shape;
+  const outputPadding = [h - ((geo.out[0] - 1) * geo.strides[0] + span[0] - pt - pb), w - ((geo.out[1] - 1) * geo.strides[1] + span[1] - pl - pr)];
+  return ctx.op('ConvTranspose', [dy, oihw], `${base}/dx`, {
+    kernel_shape: geo.kernel,
+    strides: geo.strides,
+    dilations: geo.dilations,
+    pads: geo.pads,
+    output_padding: outputPadding,
+    group,
+  });
+}
+
+function biasGrad(ctx: StepContext, dy: string, rank: number, base: string): string {
+  return ctx.op('ReduceSum', [dy, ctx.ints(rank === 4 ? [0, 2, 3] : [0])], `${base}/db`, { keepdims: 0 });
+}
+
+function addBias(ctx: StepContext, layer: StepLayer, y: string, channels: number): { name: string; key?: string } {
+  if (layer.config.use_bias === false) return { name: y };
+  const key = `${layer.name}/bias`;
+  const b = ctx.weight(key);
+  // Into the Conv itself when it has no bias yet: one pass over the output fewer.
+  const conv = ctx.g.producer(y);
+  if (conv?.op === 'Conv' && conv.inputs.length === 2) {
+    conv.inputs.push(b.name);
+    return { name: y, key };
+  }
+  const b4 = ctx.op('Reshape', [b.name, ctx.ints([1, channels, 1, 1])], `${layer.name}/bias4`);
+  return { name: ctx.op('Add', [y, b4], `${layer.name}/biased`), key };
+}
+
+const conv2d: Rule = (ctx, layer, [x0]) => {
+  const key = `${layer.name}/kernel`;
+  const k = ctx.weight(key);
+  const [kh, kw, cin, cout] = k.shape;
+  const kernelShape = [kh, kw];
+  const x = ctx.as(x0, 'nchw');
+  const geo = convGeometry(layer, x, kernelShape);
+  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/oihw`, { perm: [3, 2, 0, 1] });
+  const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/conv`, convAttrs(geo, 1));
+  const bias = addBias(ctx, layer, conv, cout);
+  const y: TValue = { name: bias.name, shape: [x.shape[0], ...geo.out, cout], layout: 'nchw' };
+  const biasTrainable = bias.key !== undefined && ctx.weights.get(bias.key)!.trainable;
+  ctx.record(
+    [x],
+    y,
+    (dy, [needX]) => {
+      const base = `${layer.name}/grad`;
+      if (k.trainable) {
+        const cols = im2col(ctx, x, geo, base);
+        const dw = ctx.op('Gemm', [cols, rowsOf(ctx, dy, y, base)], `${base}/dw_mat`, { transA: 1 });
+        ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([kh, kw, cin, cout])], `${base}/dw`));
+      }
+      if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, base));
+      return [needX ? convInputGrad(ctx, dy, x, geo, oihw, 1, base) : undefined];
+    },
+    k.trainable || biasTrainable,
+  );
+  return withActivation(ctx, layer, y);
+};
+
+/**
+ * A depthwise convolution (channel multiplier m): tfjs kernel [kh, kw, C, m] is ONNX [C * m, 1, kh, kw] with group C.
+ * Its filter gradient sums tap products per channel: one Mul + ReduceSum per tap on im2col-style slices.
+ */
+function depthwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string, base: string): { y: TValue; trainable: boolean; backward: (dy: string, needX: boolean) => string | undefined } {
+  const k = ctx.weight(key);
+  const [kh, kw, c, mult] = k.shape;
+  const kernelShape = [kh, kw];
+  const geo = convGeometry(layer, x, kernelShape);
+  // [kh, kw, C, m] -> [C, m, kh, kw] -> [C * m, 1, kh, kw].
+  const oihw = ctx.op('Reshape', [ctx.op('Transpose', [k.name], `${base}/t`, { perm: [2, 3, 0, 1] }), ctx.ints([c * mult, 1, kh, kw])], `${base}/oihw`);
+  const conv = ctx.op('Conv', [x.name, oihw], `${base}/conv`, convAttrs(geo, c));
+  const y: TValue = { name: conv, shape: [x.shape[0], ...geo.out, c * mult], layout: 'nchw' };
+  return {
+    y,
+    trainable: k.trainable,
+    backward(dy, needX) {
+      const b = `${base}/grad`;
+      if (k.trainable) {
+        const n = x.shape[0];
+        const [ho, wo] = geo.out;
+        const [pt, pl, pb, pr] = geo.pads;
+        let src = x.name;
+        if (pt || pl || pb || pr) src = ctx.op('Pad', [src, ctx.ints([0, 0, pt, pl, 0, 0, pb, pr])], `${b}/pad`);
+        // dY [N, C*m, Ho, Wo] -> [N, C, m, Ho*Wo].
+        const dyg = ctx.op('Reshape', [dy, ctx.ints([n, c, mult, ho * wo])], `${b}/dy_g`);
+        const taps: string[] = [];
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const starts = [i * geo.dilations[0], j * geo.dilations[1]];
+            const ends = [starts[0] + geo.strides[0] * (ho - 1) + 1, starts[1] + geo.strides[1] * (wo - 1) + 1];
+            const tap = ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([2, 3]), ctx.ints(geo.strides)], `${b}/tap`);
+            taps.push(ctx.op('Reshape', [tap, ctx.ints([n, c, 1, ho * wo])], `${b}/tap_r`));
+          }
+        }
+        // [N, C, kh*kw, HoWo] x [N, C, m, HoWo]^T summed over N -> [C, kh*kw, m].
+        const cols = ctx.op('Concat', taps, `${b}/cols`, { axis: 2 });
+        const prod = ctx.op('MatMul', [cols, ctx.op('Transpose', [dyg], `${b}/dy_t`, { perm: [0, 1, 3, 2] })], `${b}/prod`);
+        const summed = ctx.op('ReduceSum', [prod, ctx.ints([0])], `${b}/sum`, { keepdims: 0 });
+        const hwcm = ctx.op('Transpose', [ctx.op('Reshape', [summed, ctx.ints([c, kh, kw, mult])], `${b}/r`)], `${b}/dw_t`, { perm: [1, 2, 0, 3] });
+        ctx.addWeightGrad(key, hwcm);
+      }
+      return needX ? convInputGrad(ctx, dy, x, geo, oihw, c, b) : undefined;
+    },
+  };
+}
+
+const depthwiseConv2d: Rule = (ctx, layer, [x0]) => {
+  const x = ctx.as(x0, 'nchw');
+  const dw = depthwise(ctx, layer, x, `${layer.name}/depthwise_kernel`, layer.name);
+  const channels = dw.y.shape[3];
+  const bias = addBias(ctx, layer, dw.y.name, channels);
+  const y: TValue = { ...dw.y, name: bias.name };
+  const biasTrainable = bias.key !== undefined && ctx.weights.get(bias.key)!.trainable;
+  ctx.record(
+    [x],
+    y,
+    (dy, [needX]) => {
+      if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, `${layer.name}/grad`));
+      return [dw.backward(dy, needX)];
+    },
+    dw.trainable || biasTrainable,
+  );
+  return withActivation(ctx, layer, y);
+};
+
+const separableConv2d: Rule = (ctx, layer, [x0]) => {
+  const x = ctx.as(x0, 'nchw');
+  const dw = depthwise(ctx, layer, x, `${layer.name}/depthwise_kernel`, `${layer.name}/depthwise`);
+  const depth = ctx.record([x], dw.y, (dy, [needX]) => [dw.backward(dy, needX)], dw.trainable);
+  const pointLayer: StepLayer = { ...layer, config: { ...layer.config, padding: 'valid', strides: 1, dilation_rate: 1, kernel_size: 1, use_bias: layer.config.use_bias } };
+  // The pointwise half is a 1x1 Conv2D whose kernel is stored as `pointwise_kernel`.
+  return pointwise(ctx, pointLayer, depth, `${layer.name}/pointwise_kernel`);
+};
+
+function pointwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string): TValue {
+  const k = ctx.weight(key);
+  const [, , cin, cout] = k.shape;
+  const geo = convGeometry(layer, x, [1, 1]);
+  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/p_oihw`, { perm: [3, 2, 0, 1] });
+  const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/pconv`, convAttrs(geo, 1));
+  const bias = addBias(ctx, layer, conv, cout);
+  const y: TValue = { name: bias.name, shape: [x.shape[0], ...geo.out, cout], layout: 'nchw' };
+  const biasTrainable = bias.key !== undefined && ctx.weights.get(bias.key)!.trainable;
+  ctx.record(
+    [x],
+    y,
+    (dy, [needX]) => {
+      const base = `${layer.name}/pgrad`;
+      if (k.trainable) {
+        const cols = im2col(ctx, x, geo, base);
+        const dw = ctx.op('Gemm', [cols, rowsOf(ctx, dy, y, base)], `${base}/dw_mat`, { transA: 1 });
+        ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([1, 1, cin, cout])], `${base}/dw`));
+      }
+      if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, base));
+      return [needX ? convInputGrad(ctx, dy, x, geo, oihw, 1, base) : undefined];
+    },
+    k.trainable || biasTrainable,
+  );
+  return withActivation(ctx, layer, y);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dense, batch normalization
+
+const dense: Rule = (ctx, layer, [x]) => {
+  if (x.shape.length !== 2) throw unsupportedLayer(layer, `a rank-${x.shape.length} input (flatten or pool first)`);
+  const key = `${layer.name}/kernel`;
+  const k = ctx.weight(key);
+  const units = k.shape[1];
+  const useBias = layer.config.use_bias !== false;
+  const bkey = `${layer.name}/bias`;
+  const b = useBias ? ctx.weight(bkey) : undefined;
+  const name = ctx.op('Gemm', b ? [x.name, k.name, b.name] : [x.name, k.name], `${layer.name}/gemm`);
+  const y: TValue = { name, shape: [x.shape[0], units], layout: 'native' };
+  ctx.record(
+    [x],
+    y,
+    (dy, [needX]) => {
+      const base = `${layer.name}/grad`;
+      if (k.trainable) ctx.addWeightGrad(key, ctx.op('Gemm', [x.name, dy], `${base}/dw`, { transA: 1 }));
+      if (b?.trainable) ctx.addWeightGrad(bkey, biasGrad(ctx, dy, 2, base));
+      return [needX ? ctx.op('Gemm', [dy, k.name], `${base}/dx`, { transB: 1 }) : undefined];
+    },
+    k.trainable || Boolean(b?.trainable),
+  );
+  return withActivation(ctx, layer, y);
+};
+
+const batchNorm: Rule = (ctx, layer, [x0]) => {
+  const rank = x0.shape.length;
+  const axis = Number(layer.config.axis ?? -1);
+  if (!((rank === 4 && (axis === -1 || axis === 3)) || (rank === 2 && (axis === -1 || axis === 1)))) throw unsupportedLayer(layer, `axis ${axis} on a rank-${rank} input`);
+  const x = ctx.as(x0, 'nchw');
+  const c = x.shape[rank - 1];
+  const eps = Number(layer.config.epsilon ?? 1e-3);
+  const momentum = Number(layer.config.momentum ?? 0.99);
+  const axes = rank === 4 ? [0, 2, 3] : [0];
+  const wide = rank === 4 ? [1, c, 1, 1] : [1, c];
+  const base = layer.name;
+  const useScale = layer.config.scale !== false;
+  const useCenter = layer.config.center !== false;
+  const gamma = useScale ? ctx.weight(`${base}/gamma`) : undefined;
+  const beta = useCenter ? ctx.weight(`${base}/beta`) : undefined;
+  const mm = ctx.weight(`${base}/moving_mean`);
+  const mv = ctx.weight(`${base}/moving_variance`);
+  const w = (name: string) => ctx.op('Reshape', [name, ctx.ints(wide)], `${name}/wide`);
+  const gammaW = gamma && w(gamma.name);
+  const betaW = beta && w(beta.name);
+  const reduceMean = (v: string, b: string) => ctx.op('ReduceMean', [v], b, { axes, keepdims: 1 });
+  const reduceSum = (v: string, b: string) => ctx.op('ReduceSum', [v, ctx.ints(axes)], b, { keepdims: 0 });
+  const trainable = Boolean(gamma?.trainable || beta?.trainable);
+
+  if (!layer.trainable) {
+    // Frozen: inference mode with the moving statistics, nothing updated (freeze.ts's contract).
+    const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [mv.name, ctx.scalar(eps)], `${base}/var_eps`)], `${base}/std`)], `${base}/inv`);
+    const scale = gammaW ? ctx.op('Mul', [w(inv), gammaW], `${base}/scale`) : w(inv);
+    let yn = ctx.op('Mul', [ctx.op('Sub', [x.name, w(mm.name)], `${base}/xc`), scale], `${base}/norm`);
+    if (betaW) yn = ctx.op('Add', [yn, betaW], `${base}/bn`);
+    const y: TValue = { ...x, name: yn };
+    return ctx.record([x], y, (dy) => [ctx.op('Mul', [dy, scale], `${base}/grad/dx`)]);
+  }
+
+  const mean = reduceMean(x.name, `${base}/mean`);
+  const xc = ctx.op('Sub', [x.name, mean], `${base}/xc`);
+  const variance = reduceMean(ctx.op('Mul', [xc, xc], `${base}/xc2`), `${base}/var`);
+  const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)], `${base}/var_eps`)], `${base}/std`)], `${base}/inv`);
+  const xhat = ctx.op('Mul', [xc, inv], `${base}/xhat`);
+  let yn = gammaW ? ctx.op('Mul', [xhat, gammaW], `${base}/scaled`) : xhat;
+  if (betaW) yn = ctx.op('Add', [yn, betaW], `${base}/bn`);
+  // tfjs-layers: moving = moving - (moving - batch) * (1 - momentum), with the biased batch variance.
+  const decay = ctx.scalar(1 - momentum);
+  const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([c])], `${v}/flat`);
+  const update = (moving: string, batch: string, b: string) => ctx.op('Sub', [moving, ctx.op('Mul', [ctx.op('Sub', [moving, flat(batch)], `${b}/delta`), decay], `${b}/scaled`)], b);
+  ctx.stateUpdates.set(mm.name, update(mm.name, mean, `${base}/moving_mean_next`));
+  ctx.stateUpdates.set(mv.name, update(mv.name, variance, `${base}/moving_variance_next`));
+  const y: TValue = { ...x, name: yn };
+  return ctx.record(
+    [x],
+    y,
+    (dy, [needX]) => {
+      const b = `${base}/grad`;
+      if (beta?.trainable) ctx.addWeightGrad(beta.name, reduceSum(dy, `${b}/dbeta`));
+      if (gamma?.trainable) ctx.addWeightGrad(gamma.name, reduceSum(ctx.op('Mul', [dy, xhat], `${b}/dyxhat`), `${b}/dgamma`));
+      if (!needX) return [undefined];
+      // dX = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+      const dxhat = gammaW ? ctx.op('Mul', [dy, gammaW], `${b}/dxhat`) : dy;
+      const m1 = reduceMean(dxhat, `${b}/m1`);
+      const m2 = reduceMean(ctx.op('Mul', [dxhat, xhat], `${b}/dxx`), `${b}/m2`);
+      const inner = ctx.op('Sub', [ctx.op('Sub', [dxhat, m1], `${b}/c1`), ctx.op('Mul', [xhat, m2], `${b}/xm2`)], `${b}/inner`);
+      return [ctx.op('Mul', [inner, inv], `${b}/dx`)];
+    },
+    trainable,
+  );
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pooling
+
+/** Keeps onnxruntime from merging a zero Pad into a max pool as -inf padding (see the exporter's guardZeroPad). */
+function guardZeroPad(ctx: StepContext, value: string): void {
+  const pad = ctx.g.producer(value);
+  if (pad?.op === 'Pad' && pad.inputs.length === 2) pad.inputs.push(ctx.tensor(`${pad.name}/value`, [], Float32Array.of(-0)));
+}
+
+function poolGeometry(layer: StepLayer, x: TValue) {
+  channelsLast(layer);
+  const kernel = pair(layer.config.pool_size, [2, 2]);
+  const strides = pair(layer.config.strides, kernel);
+  return { kernel, strides, dilations: [1, 1], ...windowGeometry(layer, x, kernel, strides, [1, 1]) };
+}
+
+const maxPool: Rule = (ctx, layer, [x0]) => {
+  const x = ctx.as(x0, 'nchw');
+  guardZeroPad(ctx, x.name);
+  const geo = poolGeometry(layer, x);
+  const [n, h, w, c] = x.shape;
+  const [ho, wo] = geo.out;
+  const tiled = geo.kernel[0] === geo.strides[0] && geo.kernel[1] === geo.strides[1] && geo.pads.every((p) => p === 0);
+  const attrs = { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads };
+  if (tiled) {
+    // Windows that tile the input (VGG's 2x2 / 2): a plain MaxPool, several times faster in onnxruntime than the
+    // one that also returns indices, and a backward of elementwise ops on the windows laid out as [.., ho, kh, wo, kw].
+    const yName = ctx.op('MaxPool', [x.name], `${layer.name}/maxpool`, attrs);
+    const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
+    return ctx.record([x], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, dy, geo.kernel, [ho, wo], `${layer.name}/grad`)]);
+  }
+  const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], attrs);
+  const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
+  return ctx.record([x], y, (dy) => {
+    // Indices address the flattened NCHW input; each gradient goes to its window's first maximum, as in tfjs.
+    const b = `${layer.name}/grad`;
+    const total = n * h * w * c;
+    const zeros = ctx.tensor(`${b}/zeros`, [total], new Float32Array(total));
+    const flatIdx = ctx.op('Reshape', [indices, ctx.ints([-1])], `${b}/idx`);
+    const flatDy = ctx.op('Reshape', [dy, ctx.ints([-1])], `${b}/dy`);
+    const scattered = ctx.op('ScatterElements', [zeros, flatIdx, flatDy], `${b}/scatter`, { axis: 0, reduction: 'add' });
+    return [reshapeBack(ctx, scattered, x, `${b}/dx`)];
+  });
+};
+
+/**
+ * Max-pool gradient for windows that tile the input: each dy goes to the first (row-major) element of its window
+ * equal to the window's maximum, as tfjs routes ties. Rows and columns past the last whole window get zeros.
+ */
+function tiledMaxPoolGrad(ctx: StepContext, x: TValue, y: string, dy: string, kernel: number[], out: number[], b: string): string {
+  const [n, h, w, c] = x.shape;
+  const [kh, kw] = kernel;
+  const [ho, wo] = out;
+  // One strided slice per tap, each the shape of y, so every op below is a same-shape elementwise pass.
+  let taken: string | undefined;
+  const rows: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    const cols: string[] = [];
+    for (let j = 0; j < kw; j++) {
+      const tap = ctx.op('Slice', [x.name, ctx.ints([i, j]), ctx.ints([i + kh * (ho - 1) + 1, j + kw * (wo - 1) + 1]), ctx.ints([2, 3]), ctx.ints(kernel)], `${b}/tap`);
+      const eq = ctx.op('Equal', [tap, y], `${b}/eq`);
+      const first = taken ? ctx.op('And', [eq, ctx.op('Not', [taken], `${b}/free`)], `${b}/first`) : eq;
+      if (i !== kh - 1 || j !== kw - 1) taken = taken ? ctx.op('Or', [taken, eq], `${b}/taken`) : eq;
+      const routed = ctx.op('Where', [first, dy, ctx.scalar(0)], `${b}/routed`);
+      cols.push(ctx.op('Unsqueeze', [routed, ctx.ints([3, 5])], `${b}/routed6`));
+    }
+    rows.push(cols.length === 1 ? cols[0] : ctx.op('Concat', cols, `${b}/cols`, { axis: 5 }));
+  }
+  const windows = rows.length === 1 ? rows[0] : ctx.op('Concat', rows, `${b}/rows`, { axis: 3 });
+  let dx = ctx.op('Reshape', [windows, ctx.ints([n, c, ho * kh, wo * kw])], `${b}/dx_tiled`);
+  if (ho * kh !== h || wo * kw !== w) dx = ctx.op('Pad', [dx, ctx.ints([0, 0, 0, 0, 0, 0, h - ho * kh, w - wo * kw])], `${b}/dx_pad`);
+  return dx;
+}
+
+const avgPool: Rule = (ctx, layer, [x0]) => {
+  const x = ctx.as(x0, 'nchw');
+  const geo = poolGeometry(layer, x);
+  const name = ctx.op('AveragePool', [x.name], `${layer.name}/avgpool`, { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads, count_include_pad: 0 });
+  const c = x.shape[3];
+  const y: TValue = { name, shape: [x.shape[0], ...geo.out, c], layout: 'nchw' };
+  return ctx.record([x], y, (dy) => {
+    // Each output spreads dy / (real pixels under its window) back over that window: a ConvTranspose with ones.
+    const b = `${layer.name}/grad`;
+    const [ho, wo] = geo.out;
+    const [h, w] = [x.shape[1], x.shape[2]];
+    const inv = new Float32Array(ho * wo);
+    for (let i = 0; i < ho; i++) {
+      for (let j = 0; j < wo; j++) {
+        const r0 = i * geo.strides[0] - geo.pads[0];
+        const c0 = j * geo.strides[1] - geo.pads[1];
+        const rows = Math.min(r0 + geo.kernel[0], h) - Math.max(r0, 0);
+        const cols = Math.min(c0 + geo.kernel[1], w) - Math.max(c0, 0);
+        inv[i * wo + j] = 1 / (rows * cols);
+      }
+    }
+    const scaled = ctx.op('Mul', [dy, ctx.tensor(`${b}/inv_count`, [1, 1, ho, wo], inv)], `${b}/scaled`);
+    const ones = ctx.tensor(`${b}/ones`, [c, 1, ...geo.kernel], new Float32Array(c * geo.kernel[0] * geo.kernel[1]).fill(1));
+    const span = geo.kernel;
+    const outputPadding = [h - ((ho - 1) * geo.strides[0] + span[0] - geo.pads[0] - geo.pads[2]), w - ((wo - 1) * geo.strides[1] + span[1] - geo.pads[1] - geo.pads[3])];
+    return [ctx.op('ConvTranspose', [scaled, ones], `${b}/dx`, { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads, output_padding: outputPadding, group: c })];
+  });
+};
+
+function globalPool(kind: 'avg' | 'max'): Rule {
+  return (ctx, layer, [x0]) => {
+    channelsLast(layer);
+    const x = ctx.as(x0, 'nchw');
+    const [n, h, w, c] = x.shape;
+    const pooled = kind === 'avg'
+      ? ctx.op('ReduceMean', [x.name], `${layer.name}/pool`, { axes: [2, 3], keepdims: 1 })
+      : ctx.op('ReduceMax', [x.name], `${layer.name}/pool`, { axes: [2, 3], keepdims: 1 });
+    const keep = layer.config.keepdims === true;
+    const y: TValue = keep
+      ? { name: pooled, shape: [n, 1, 1, c], layout: 'nchw' }
+      : { name: ctx.op('Reshape', [pooled, ctx.ints([n, c])], `${layer.name}/flat`), shape: [n, c], layout: 'native' };
+    return ctx.record([x], y, (dy) => {
+      const b = `${layer.name}/grad`;
+      const dy4 = ctx.op('Reshape', [dy, ctx.ints([n, c, 1, 1])], `${b}/dy4`);
+      if (kind === 'avg') {
+        return [ctx.op('Expand', [ctx.op('Mul', [dy4, ctx.scalar(1 / (h * w))], `${b}/scaled`), ctx.ints([n, c, h, w])], `${b}/dx`)];
+      }
+      // tfjs's max reduction gradient: dy to every element equal to the maximum.
+      const mask = ctx.op('Cast', [ctx.op('Equal', [x.name, pooled], `${b}/eq`)], `${b}/mask`, { to: 1 });
+      return [ctx.op('Mul', [mask, dy4], `${b}/dx`)];
+    });
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shape and merge layers
+
+const flatten: Rule = (ctx, layer, [x0]) => {
+  if (x0.shape.length === 2) return x0;
+  // tfjs flattens in NHWC order.
+  const x = ctx.as(x0, 'native');
+  const n = x.shape[0];
+  const f = sizeOf(x.shape.slice(1));
+  const y: TValue = { name: ctx.op('Reshape', [x.name, ctx.ints([n, f])], `${layer.name}/flat`), shape: [n, f], layout: 'native' };
+  return ctx.record([x], y, (dy) => [reshapeBack(ctx, dy, x, `${layer.name}/grad`)]);
+};
+
+const reshape: Rule = (ctx, layer, [x0]) => {
+  const x = ctx.as(x0, 'native');
+  const target = (layer.config.target_shape as number[]).map(Number);
+  const total = sizeOf(x.shape.slice(1));
+  const known = sizeOf(target.filter((d) => d !== -1));
+  const shape = [x.shape[0], ...target.map((d) => (d === -1 ? total / known : d))];
+  const y: TValue = { name: ctx.op('Reshape', [x.name, ctx.ints(shape)], `${layer.name}/reshape`), shape, layout: 'native' };
+  return ctx.record([x], y, (dy) => [reshapeBack(ctx, dy, x, `${layer.name}/grad`)]);
+};
+
+function twoSided(layer: StepLayer, raw: unknown): number[][] {
+  return typeof raw === 'number' ? [[raw, raw], [raw, raw]] : (raw as unknown[]).map((p) => pair(p, [0, 0]));
+}
+
+const zeroPadding: Rule = (ctx, layer, [x0]) => {
+  channelsLast(layer);
+  const [[t, b], [l, r]] = twoSided(layer, layer.config.padding ?? 1);
+  const x = ctx.as(x0, 'nchw');
+  const [n, h, w, c] = x.shape;
+  const y: TValue = { name: ctx.op('Pad', [x.name, ctx.ints([0, 0, t, l, 0, 0, b, r])], `${layer.name}/pad`), shape: [n, h + t + b, w + l + r, c], layout: 'nchw' };
+  return ctx.record([x], y, (dy) => [ctx.op('Slice', [dy, ctx.ints([t, l]), ctx.ints([t + h, l + w]), ctx.ints([2, 3])], `${layer.name}/grad`)]);
+};
+
+const cropping: Rule = (ctx, layer, [x0]) => {
+  channelsLast(layer);
+  const [[t, b], [l, r]] = twoSided(layer, layer.config.cropping ?? 0);
+  const x = ctx.as(x0, 'nchw');
+  const [n, h, w, c] = x.shape;
+  const [ho, wo] = [h - t - b, w - l - r];
+  const y: TValue = { name: ctx.op('Slice', [x.name, ctx.ints([t, l]), ctx.ints([t + ho, l + wo]), ctx.ints([2, 3])], `${layer.name}/crop`), shape: [n, ho, wo, c], layout: 'nchw' };
+  return ctx.record([x], y, (dy) => [ctx.op('Pad', [dy, ctx.ints([0, 0, t, l, 0, 0, b, r])], `${layer.name}/grad`)]);
+};
+
+/** Sums a broadcast gradient back to the shape of the operand it came from. */
+function unbroadcast(ctx: StepContext, grad: string, from: TValue, to: TValue, base: string): string {
+  const gd = dimsOf(from);
+  const td = dimsOf(to);
+  const axes = gd.map((d, i) => (td[i] === 1 && d !== 1 ? i : -1)).filter((i) => i >= 0);
+  return axes.length ? ctx.op('ReduceSum', [grad, ctx.ints(axes)], `${base}/unbroadcast`, { keepdims: 1 }) : grad;
+}
+
+function mergeInputs(ctx: StepContext, layer: StepLayer, inputs: TValue[]): TValue[] {
+  if (inputs.some((v) => v.shape.length !== inputs[0].shape.length)) throw unsupportedLayer(layer, 'inputs of different ranks');
+  return inputs.map((v) => ctx.as(v, v.shape.length === 4 ? 'nchw' : 'native'));
+}
+
+const add: Rule = (ctx, layer, inputs0) => {
+  const inputs = mergeInputs(ctx, layer, inputs0);
+  const shape = inputs[0].shape.map((_, i) => Math.max(...inputs.map((v) => v.shape[i])));
+  const name = inputs.length === 1 ? inputs[0].name : ctx.op('Sum', inputs.map((v) => v.name), `${layer.name}/add`);
+  const y: TValue = { name, shape, layout: inputs[0].layout };
+  return ctx.record(inputs, y, (dy, need) => inputs.map((v, i) => (need[i] ? unbroadcast(ctx, dy, y, v, `${layer.name}/grad${i}`) : undefined)));
+};
+
+const multiply: Rule = (ctx, layer, inputs0) => {
+  const inputs = mergeInputs(ctx, layer, inputs0);
+  const shape = inputs[0].shape.map((_, i) => Math.max(...inputs.map((v) => v.shape[i])));
+  const name = inputs.slice(1).reduce((acc, v) => ctx.op('Mul', [acc, v.name], `${layer.name}/mul`), inputs[0].name);
+  const y: TValue = { name, shape, layout: inputs[0].layout };
+  return ctx.record(inputs, y, (dy, need) =>
+    inputs.map((v, i) => {
+      if (!need[i]) return undefined;
+      const others = inputs.filter((_, j) => j !== i).reduce((acc, o) => ctx.op('Mul', [acc, o.name], `${layer.name}/grad${i}/mul`), dy);
+      return unbroadcast(ctx, others, y, v, `${layer.name}/grad${i}`);
+    }),
+  );
+};
+
+const concatenate: Rule = (ctx, layer, inputs0) => {
+  const inputs = mergeInputs(ctx, layer, inputs0);
+  const rank = inputs[0].shape.length;
+  let axis = Number(layer.config.axis ?? -1);
+  if (axis < 0) axis += rank;
+  const graphAxis = rank === 4 ? [0, 2, 3, 1][axis] : axis;
+  const shape = [...inputs[0].shape];
+  shape[axis] = inputs.reduce((s, v) => s + v.shape[axis], 0);
+  const y: TValue = { name: ctx.op('Concat', inputs.map((v) => v.name), `${layer.name}/concat`, { axis: graphAxis }), shape, layout: inputs[0].layout };
+  return ctx.record(inputs, y, (dy) => ctx.opMulti('Split', [dy, ctx.ints(inputs.map((v) => v.shape[axis]))], inputs.map((_, i) => `${layer.name}/grad${i}`), { axis: graphAxis }));
+};
+
+const rescaling: Rule = (ctx, layer, [x]) => {
+  const scale = Number(layer.config.scale ?? 1);
+  const offset = Number(layer.config.offset ?? 0);
+  let name = ctx.op('Mul', [x.name, ctx.scalar(scale)], `${layer.name}/scaled`);
+  if (offset) name = ctx.op('Add', [name, ctx.scalar(offset)], `${layer.name}/offset`);
+  return ctx.record([x], { ...x, name }, (dy) => [ctx.op('Mul', [dy, ctx.scalar(scale)], `${layer.name}/grad`)]);
+};
+
+/** Dropout in training mode: multiplies by a mask input (0 or 1 / keep, drawn by the runner from the step's seed). */
+const dropout: Rule = (ctx, layer, [x]) => {
+  const rate = Number(layer.config.rate ?? 0);
+  if (layer.config.noise_shape !== undefined && layer.config.noise_shape !== null) throw unsupportedLayer(layer, 'noise_shape');
+  if (!(rate > 0)) return x;
+  const mask = ctx.g.reserve(`dropout_mask/${layer.name}`);
+  ctx.extraInputs.push({ name: mask, dims: dimsOf(x), rate, layer: layer.name });
+  const y: TValue = { ...x, name: ctx.op('Mul', [x.name, mask], `${layer.name}/dropout`) };
+  return ctx.record([x], y, (dy) => [ctx.op('Mul', [dy, mask], `${layer.name}/grad`)]);
+};
+
+const RULES: Record<string, Rule> = {
+  Conv2D: conv2d,
+  DepthwiseConv2D: depthwiseConv2d,
+  SeparableConv2D: separableConv2d,
+  Dense: dense,
+  BatchNormalization: batchNorm,
+  Activation: (ctx, layer, [x]) => withActivation(ctx, layer, x),
+  ReLU: (ctx, layer, [x]) => {
+    const max = layer.config.max_value;
+    if (max === undefined || max === null) return applyActivation(ctx, x, 'relu', layer.name, layer);
+    if (Number(max) === 6 && !layer.config.negative_slope && !layer.config.threshold) return applyActivation(ctx, x, 'relu6', layer.name, layer);
+    throw unsupportedLayer(layer, `max_value ${JSON.stringify(max)}`);
+  },
+  LeakyReLU: (ctx, layer, [x]) => {
+    const alpha = Number(layer.config.alpha ?? 0.3);
+    const y: TValue = { ...x, name: ctx.op('LeakyRelu', [x.name], `${layer.name}/leaky`, { alpha: { float: alpha } }) };
+    const b = `${layer.name}/grad`;
+    return ctx.record([x], y, (dy) => [ctx.op('Where', [ctx.op('Greater', [x.name, ctx.scalar(0)], `${b}/pos`), dy, ctx.op('Mul', [dy, ctx.scalar(alpha)], `${b}/neg`)], b)]);
+  },
+  ELU: (ctx, layer, [x]) => {
+    // tfjs-layers implements alpha = 1 only.
+    if (Number(layer.config.alpha ?? 1) !== 1) throw unsupportedLayer(layer, `alpha ${JSON.stringify(layer.config.alpha)}`);
+    return applyActivation(ctx, x, 'elu', layer.name, layer);
+  },
+  Softmax: (ctx, layer, [x]) => {
+    // tfjs's Softmax layer defaults to axis 1 (Keras's to -1).
+    let axis = Number(layer.config.axis ?? 1);
+    if (axis < 0) axis += x.shape.length;
+    return softmax(ctx, x, x.layout === 'nchw' ? [0, 2, 3, 1][axis] : axis, layer.name);
+  },
+  MaxPooling2D: maxPool,
+  AveragePooling2D: avgPool,
+  GlobalAveragePooling2D: globalPool('avg'),
+  GlobalMaxPooling2D: globalPool('max'),
+  Flatten: flatten,
+  Reshape: reshape,
+  ZeroPadding2D: zeroPadding,
+  Cropping2D: cropping,
+  Add: add,
+  Multiply: multiply,
+  Concatenate: concatenate,
+  Rescaling: rescaling,
+  Dropout: dropout,
+};
+
+/** Layer classes the compiled training step can train through. */
+export const TRAIN_STEP_LAYERS = ['InputLayer', ...Object.keys(RULES)];
+
+/** Applies one layer's forward rule (recording its reverse rule); an unknown class is a GraftError naming it. */
+export function applyLayer(ctx: StepContext, layer: StepLayer, inputs: TValue[]): TValue {
+  const rule = RULES[layer.className];
+  if (!rule) throw unsupportedLayer(layer);
+  return rule(ctx, layer, inputs);
+}

@@ -1,0 +1,118 @@
+/**
+ * Compares the compiled training step's gradients with tfjs autodiff (`tf.variableGrads`) on the same model, batch
+ * and dropout masks: the loss, every trained weight's gradient and the BN moving statistics training mode writes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { onnxGradients } from '../../src/engine/onnx-train-step';
+import { classificationLoss, LossOptions } from '../../src/train/losses';
+import { syncFrozenBatchNorm } from '../../src/train/freeze';
+import { createRng } from '../../src/util/rng';
+
+/** Largest |a - b| over the largest |b| (at least 0.01, so gradients that are zero in theory, like a conv bias before training-mode BN, compare absolutely). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / Math.max(scale, 1e-2);
+}
+
+/** A seeded batch: inputs in [-1, 1) and labels in [0, classes). */
+export function randomBatch(shape: number[], classes: number, seed: number): { x: Float32Array; labels: Int32Array } {
+  const rng = createRng(seed);
+  const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1));
+  const labels = Int32Array.from({ length: shape[0] }, (_, i) => (i + rng.int(classes)) % classes);
+  return { x, labels };
+}
+
+/** Makes tfjs's Dropout layers multiply by the given masks (in NHWC / native order) so both engines drop alike. */
+function pinDropout(model: tf.LayersModel, masks: Record<string, Float32Array>): () => void {
+  const restore: Array<() => void> = [];
+  for (const layer of model.layers) {
+    const mask = masks[layer.name];
+    if (!mask) continue;
+    const own = layer as unknown as Record<string, unknown>;
+    own.call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      return kwargs.training ? tf.mul(x, tf.tensor(mask, x.shape)) : x;
+    };
+    restore.push(() => delete own.call);
+  }
+  return () => restore.forEach((r) => r());
+}
+
+/**
+ * Makes every 'same' AveragePooling2D of `model` compute its pooling as a depthwise convolution of ones divided by
+ * the count of real pixels under each window: the same forward values, but a form tfjs differentiates exactly (its
+ * AvgPoolGrad divides by the whole window even where the padding made it smaller, which is not the derivative of
+ * its own forward pass; the compiled step follows the forward pass, as TensorFlow does).
+ */
+export function exactSameAvgPools(model: tf.LayersModel): void {
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'AveragePooling2D') continue;
+    const cfg = layer.getConfig() as { padding?: string; poolSize: number[]; strides: number[] };
+    if (cfg.padding !== 'same') continue;
+    const [kh, kw] = cfg.poolSize;
+    const strides = cfg.strides as [number, number];
+    (layer as unknown as Record<string, unknown>).call = (inputs: tf.Tensor | tf.Tensor[]) => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const sums = tf.depthwiseConv2d(x, tf.ones([kh, kw, x.shape[3], 1]) as tf.Tensor4D, strides, 'same');
+      const counts = tf.depthwiseConv2d(tf.ones([1, x.shape[1], x.shape[2], 1]) as tf.Tensor4D, tf.ones([kh, kw, 1, 1]) as tf.Tensor4D, strides, 'same');
+      return tf.div(sums, counts);
+    };
+  }
+}
+
+/** Result of `compareGradients`: worst relative error per weight key, plus the loss and statistics errors. */
+export interface GradientComparison {
+  loss: number;
+  grads: Record<string, number>;
+  stats: Record<string, number>;
+  worst: number;
+}
+
+/**
+ * Runs both engines on one batch and returns the relative errors. Trains every trainable weight of the model.
+ * `masks` pins dropout (NHWC / native order; the compiled step takes the same values in its own layout).
+ */
+export async function compareGradients(
+  model: tf.LayersModel,
+  batch: { x: Float32Array; shape: number[]; labels: Int32Array },
+  loss: LossOptions,
+  masks: Record<string, Float32Array> = {},
+): Promise<GradientComparison> {
+  syncFrozenBatchNorm(model);
+  const weights = model.trainableWeights;
+  const groups = [{ name: 'all', weights: weights.map((w) => w.originalName) }];
+  const onnxMasks: Record<string, Float32Array> = {};
+  for (const [name, m] of Object.entries(masks)) {
+    const shape = model.getLayer(name).getInputAt(0) as tf.SymbolicTensor;
+    const dims = [batch.shape[0], ...(shape.shape.slice(1) as number[])];
+    // Masks on feature maps go to the compiled step in NCHW.
+    onnxMasks[name] = dims.length === 4 ? (tf.tidy(() => tf.tensor(m, dims).transpose([0, 3, 1, 2]).dataSync()) as Float32Array) : m;
+  }
+  const compiled = await onnxGradients(model, batch.x, batch.shape, batch.labels, { groups, loss, masks: onnxMasks });
+  const restore = pinDropout(model, masks);
+  try {
+    const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
+    const { value, grads } = tf.variableGrads(() => {
+      const out = model.apply(tf.tensor(batch.x, batch.shape), { training: true }) as tf.Tensor;
+      return classificationLoss(out, batch.labels, loss);
+    }, weights.map((w) => w.read() as tf.Variable));
+    const result: GradientComparison = { loss: Math.abs(value.dataSync()[0] - compiled.loss) / Math.max(Math.abs(value.dataSync()[0]), 1e-3), grads: {}, stats: {}, worst: 0 };
+    for (const w of weights) {
+      const g = grads[(w.read() as tf.Variable).name];
+      result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g.dataSync()) : Infinity;
+    }
+    for (const w of statsBefore) {
+      if (compiled.stats[w.originalName]) result.stats[w.originalName] = relErr(compiled.stats[w.originalName], w.read().dataSync());
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+    result.worst = Math.max(result.loss, ...Object.values(result.grads), ...Object.values(result.stats));
+    return result;
+  } finally {
+    restore();
+  }
+}
