@@ -138,7 +138,8 @@ describe('Keras .h5 weights', () => {
     expect(layers.map((l) => l.name)).toEqual(expect.arrayContaining(['conv1/conv', 'conv1/bn', 'fc1000']));
     expect(layers.map((l) => l.name)).not.toContain('conv1_conv');
     const c = constructModel({ arch: 'densenet121', inputShape: shape, classes: 5 }, { initializer: 'zeros' });
-    await expect(loadKerasWeights(c.model, old)).rejects.toThrow(/has no weights for layer conv1_conv/);
+    // Slashed names map to underscores by themselves (MobileNetV3's files need that); fc1000 needs the alias.
+    await expect(loadKerasWeights(c.model, old)).rejects.toThrow(/has no weights for layer predictions/);
     c.model.dispose();
     const imported = await importKeras(old, { arch: 'densenet121', includeTop: true, inputSize: 32, out: path.join(dir, 'densenet-imported') });
     expect(imported.report).toEqual(report);
