@@ -161,7 +161,7 @@ function targetOptions(method: Method, data: string, out: string, seed: number, 
   const common: TrainOptions = { data, out, seed, valSplit: 0, batchSize: 32, augment: null, lr: 2e-3 };
   if (method === 'scratch') return { ...common, arch: 'simple_cnn', weights: null, epochs, ...scratch };
   if (method === 'frozen') return { ...common, weights: trunk, headEpochs: epochs, epochs: 0 };
-  return { ...common, weights: trunk, headEpochs: epochs / 2, epochs: epochs / 2, unfreeze: 'all', lrMult: 10 };
+  return { ...common, weights: trunk, headEpochs: Math.ceil(epochs / 2), epochs: Math.floor(epochs / 2), unfreeze: 'all', lrMult: 10 };
 }
 
 function meanStd(xs: number[]): { mean: number; std: number } {
@@ -423,7 +423,7 @@ async function writeResults(results: Results, args: Args): Promise<void> {
       'n labelled training images per class, drawn per seed from the first 1,000 training images of each target class;',
       'test accuracy on all 5,000 test images of the target classes; mean ± std over seeds (number of seeds in brackets).',
       `${sizes.map((n) => `${epochsFor(n, false)} epochs for n=${n}`).join(', ')} (frozen: all of them on the head;`,
-      'fine-tune: half on the head, then half with everything unfrozen at discriminative rates, lr-mult 10); Adam, one-cycle,',
+      'fine-tune: half (rounded up) on the head, then the rest with everything unfrozen at discriminative rates, lr-mult 10); Adam, one-cycle,',
       'batch 32, lr 2e-3, no augmentation. Scratch is the default simple_cnn. Training on tfjs wasm; evaluation engine:',
       `${[...new Set(grid.map((r) => r.evalEngine))].join(', ')}.`, '');
     for (const source of ['0-4', '5-9'] as Half[]) {
