@@ -17,7 +17,8 @@
  *   report                  docs/RESULTS.md and the plots.
  *
  *   npm run experiment -- [--work out/experiment] [--only grid-0-4,report] [--seeds 5] [--first-seed 1]
- *                         [--sizes 5,10,20,50] [--methods scratch,frozen,finetune] [--trunk-epochs 8] [--models models]
+ *                         [--sizes 5,10,20,50] [--methods scratch,frozen,finetune] [--trunk-epochs 8] [--trunk-per-class N]
+ *                         [--models models]
  *                         [--merge <work folders>] [--quick]
  */
 import * as fs from 'node:fs';
@@ -60,11 +61,13 @@ interface Args {
   models: string;
   /** Epochs of the simple_cnn trunks (default 8, the recipe of models/fashion-mnist-0-4). */
   trunkEpochs: number;
+  /** Training images per class of the simple_cnn trunks (default all 6,000). */
+  trunkPerClass?: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const known = ['--work', '--only', '--seeds', '--first-seed', '--sizes', '--methods', '--quick', '--merge', '--models', '--trunk-epochs'];
+  const known = ['--work', '--only', '--seeds', '--first-seed', '--sizes', '--methods', '--quick', '--merge', '--models', '--trunk-epochs', '--trunk-per-class'];
   for (const a of argv) if (a.startsWith('--') && !known.includes(a)) throw new Error(`unknown option ${a}; valid: ${known.join(', ')}`);
   const list = (name: string, fallback: string) => (get(name) ?? fallback).split(',').filter(Boolean);
   const only = list('--only', PARTS.join(',')).map((p) => {
@@ -85,6 +88,7 @@ function parseArgs(argv: string[]): Args {
     merge: list('--merge', '').map((d) => path.resolve(d)),
     models: path.resolve(get('--models') ?? path.join(ROOT, 'models')),
     trunkEpochs: Number(get('--trunk-epochs') ?? 8),
+    trunkPerClass: get('--trunk-per-class') === undefined ? undefined : Number(get('--trunk-per-class')),
   };
 }
 
@@ -300,7 +304,8 @@ async function main(): Promise<void> {
     if (!args.only.has(`source-${half}`)) continue;
     // The recipe models/fashion-mnist-0-4 was made with (docs/RESULTS.md, issue 8); only --trunk-epochs may change it.
     const epochs = args.quick ? 1 : args.trunkEpochs;
-    const srcTrain = await exportOnce(path.join(data, `train-${half}`), { classes: [half], split: 'train', perClass: args.quick ? 200 : undefined });
+    const perClass = args.quick ? 200 : args.trunkPerClass;
+    const srcTrain = await exportOnce(path.join(data, `train-${half}${perClass ? `-first${perClass}` : ''}`), { classes: [half], split: 'train', perClass });
     const srcTest = await exportOnce(path.join(data, `test-${half}`), { classes: [half], split: 'test', perClass: args.quick ? 100 : undefined });
     log(`source: simple_cnn from scratch on classes ${half} -> ${trunkDir(half)}`);
     const r = await runOne(
@@ -309,7 +314,7 @@ async function main(): Promise<void> {
     );
     const { report, ...timed } = r;
     void report;
-    results.sources[half] = { arch: 'simple_cnn', epochs, trainImages: 27000, ...timed };
+    results.sources[half] = { arch: 'simple_cnn', epochs, trainImages: Math.round(0.9 * 5 * (perClass ?? 6000)), ...timed };
     log(`source ${half} test accuracy ${pct(r.accuracy)}% (${r.seconds.toFixed(0)} s, load ${r.loadBefore.toFixed(1)} -> ${r.loadAfter.toFixed(1)})`);
     persist();
   }
