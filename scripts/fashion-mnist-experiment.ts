@@ -251,12 +251,15 @@ function graft(args: string[]): string {
 }
 
 /** `graft train --config <recipe>` on the IDX folder, then `graft evaluate` on the test IDX file; timed together. */
-function fullRun(work: string, name: string, extra: string[], quick: boolean): Record<string, unknown> {
+function fullRun(work: string, name: string, extra: string[], quick?: { train: string; test: string }): Record<string, unknown> {
   const out = path.join(work, 'runs', name);
   const reportFile = path.join(work, 'runs', `${name}-report.json`);
   fs.rmSync(out, { recursive: true, force: true });
-  const trainArgs = ['train', '--config', path.relative(process.cwd(), RECIPE), '--data', FASHION_MNIST_DIR, '--out', out, ...extra, ...(quick ? ['--epochs', '1'] : [])];
-  const evalArgs = ['evaluate', '--model', out, '--data', path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), '--batch-size', '256', '--out', reportFile, '--format', 'json'];
+  // --quick smoke-tests the same commands on small PNG exports for one epoch.
+  const trainData = quick?.train ?? FASHION_MNIST_DIR;
+  const testData = quick?.test ?? path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz');
+  const trainArgs = ['train', '--config', path.relative(process.cwd(), RECIPE), '--data', trainData, '--out', out, ...extra, ...(quick ? ['--epochs', '1'] : [])];
+  const evalArgs = ['evaluate', '--model', out, '--data', testData, '--batch-size', '256', '--out', reportFile, '--format', 'json'];
   const loadBefore = load();
   const start = Date.now();
   graft(trainArgs);
@@ -360,16 +363,22 @@ async function main(): Promise<void> {
     }
   }
 
+  const quickFull = args.quick && ['full-val', 'full', 'full-noaug'].some((p) => args.only.has(p as Part))
+    ? {
+        train: await exportOnce(path.join(data, 'quick-train'), { classes: ['0-9'], split: 'train', perClass: 20 }),
+        test: await exportOnce(path.join(data, 'quick-test'), { classes: ['0-9'], split: 'test', perClass: 20 }),
+      }
+    : undefined;
   if (args.only.has('full-val')) {
-    results.full.val = fullRun(args.work, 'full-val', ['--val-split', '0.1'], args.quick);
+    results.full.val = fullRun(args.work, 'full-val', ['--val-split', '0.1'], quickFull);
     persist();
   }
   if (args.only.has('full')) {
-    results.full.aug = fullRun(args.work, 'full', [], args.quick);
+    results.full.aug = fullRun(args.work, 'full', [], quickFull);
     persist();
   }
   if (args.only.has('full-noaug')) {
-    results.full.noaug = fullRun(args.work, 'full-noaug', ['--aug', 'none'], args.quick);
+    results.full.noaug = fullRun(args.work, 'full-noaug', ['--aug', 'none'], quickFull);
     persist();
   }
 
