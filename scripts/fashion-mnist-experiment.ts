@@ -383,6 +383,10 @@ async function main(): Promise<void> {
   }
 
   for (const dir of args.merge) {
+    if (!fs.existsSync(path.join(dir, 'results.json'))) {
+      log(`${dir} has no results.json yet; skipped`);
+      continue;
+    }
     const other = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
     for (const [k, v] of Object.entries(other.sources ?? {})) results.sources[k] ??= v;
     for (const [k, v] of Object.entries(other.full ?? {})) results.full[k] ??= v;
@@ -419,7 +423,7 @@ function expectations(grid: GridRow[]): string[] {
   return [
     '## What a user should expect', '',
     `A trunk trained on related images is worth the most when labels are scarcest. Over the two directions the better`,
-    `transfer method gained ${directions.map((h) => `${gain(h, lo).toFixed(1)} points at n=${lo} and ${gain(h, hi).toFixed(1)} at n=${hi} (trunk ${h})`).join('; ')}`,
+    `transfer method gained ${directions.map((h) => `${gain(h, lo).toFixed(1)} points at n=${lo} and ${gain(h, hi).toFixed(1)} at n=${hi} (${h} → ${HALVES[h]})`).join('; ')}`,
     `over training the same small network from scratch; the gap narrows as labels grow, and from some hundreds of images per`,
     `class a small network from scratch catches up (the first round measured +1.4 points at n=200). Unfreezing the trunk`,
     `after the head stage changed accuracy by ${Math.min(...tune).toFixed(1)} to ${Math.max(...tune).toFixed(1)} points against the frozen trunk: on a`,
@@ -434,7 +438,7 @@ function expectations(grid: GridRow[]): string[] {
 /** What this round could and could not run (the machine was shared); kept beside the numbers it explains. */
 const ROUND_NOTE = [
   '## This round\'s runs', '',
-  'Measured on 2 cores shared with about seven other agents (1-minute load average 25 to 45 during the runs, every graft',
+  'Measured on 2 cores shared with about seven other agents (1-minute load average 25 to 60 during the runs, every graft',
   'process at `nice -n 15`). So that the two-direction grid could finish, `models/fashion-mnist-5-9` was trained on the',
   'first 1,000 training images per class for 2 epochs (`--trunk-per-class 1000 --trunk-epochs 2`) instead of the 0-4',
   'trunk\'s 6,000 per class for 8 epochs, and the 5-9 -> 0-4 grid has fewer seeds than the 0-4 -> 5-9 grid. The',
@@ -481,7 +485,8 @@ async function writeResults(results: Results, args: Args): Promise<void> {
       lines.push(`| ${t.arch}${t.inputShape ? ` ${t.inputShape.join('x')}` : ''} on ${name.replace(/^.*?(\d-\d)$/, 'classes $1')} | ${t.trainImages} train images | ${t.epochs} | **${pct(t.accuracy)}%** | ${pct(t.f1)}% | ${t.testImages} | ${t.seconds.toFixed(0)} s | ${t.loadBefore?.toFixed(1) ?? '?'} → ${t.loadAfter?.toFixed(1) ?? '?'} | ${t.evalEngine ?? '?'} |`);
     }
     lines.push('', 'simple_cnn trunks: the default `simple_cnn` (conv 32, conv 64, dense 128), Adam, one-cycle, batch 64, lr 2e-3, 10% of the',
-      'training images held out for validation, seed 0. Saved as `models/fashion-mnist-0-4` and `models/fashion-mnist-5-9`.', '');
+      'training images held out for validation, seed 0; images and epochs as in the table. Tested on all 5,000 test images of',
+      'their own classes. Saved as `models/fashion-mnist-0-4` and `models/fashion-mnist-5-9`.', '');
   }
   const grid = results.grid.filter((r) => r.trunk === 'simple_cnn');
   if (grid.length) {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { initBackend } from '../src/backend';
 import { readTrainConfig } from '../src/cli/commands/train';
 import { parseAugmentation } from '../src/data/augment';
 import { constructModel } from '../src/models/build';
@@ -9,6 +10,7 @@ const RECIPES = path.join(__dirname, '..', 'docs', 'recipes');
 
 describe('documented --config recipes', () => {
   const files = fs.readdirSync(RECIPES).filter((f) => f.endsWith('.json'));
+  beforeAll(() => initBackend({ backend: 'wasm', log: null }));
 
   test('each recipe is a valid train config whose augmentation and simple_cnn options validate', () => {
     expect(files).toContain('fashion-mnist-full.json');
