@@ -152,6 +152,52 @@ describe('each augmentation step does what it says', () => {
     }
   });
 
+  test('translate shifts the content by whole pixels and fills the uncovered border', async () => {
+    // 3 px right and 2 px down on the 32x16 pattern (fractions of each side), then 4 px left and 1 px up.
+    const right = await render({ translate: [3 / 32, 2 / 16], translateFill: [9, 9, 9] });
+    const left = await render({ translate: [-4 / 32, -1 / 16] });
+    for (const [x, y] of [[3, 2], [10, 5], [17, 9], [31, 15]]) expect(pixel(right, 32, x, y)).toEqual(pixel(img.data, 32, x - 3, y - 2));
+    for (const [x, y] of [[0, 0], [2, 10], [20, 1]]) expect(pixel(right, 32, x, y)).toEqual([9, 9, 9]);
+    for (const [x, y] of [[0, 0], [12, 7], [27, 14]]) expect(pixel(left, 32, x, y)).toEqual(pixel(img.data, 32, x + 4, y + 1));
+    for (const [x, y] of [[28, 3], [31, 15], [5, 15]]) expect(pixel(left, 32, x, y)).toEqual([0, 0, 0]);
+    // Under half a pixel rounds to no shift; on one channel the fill is its luma.
+    expect(Buffer.compare(await render({ translate: [0.4 / 32, -0.4 / 16] }), img.data)).toBe(0);
+    const grey = await render({ translate: [0, 1 / 16], translateFill: [255, 0, 0] }, [16, 32, 1]);
+    expect(grey[0]).toBe(Math.round(0.299 * 255));
+    expect(grey[32 * 5]).toBe((await render({}, [16, 32, 1]))[32 * 4]);
+  });
+
+  test('raw pixels at the output size skip sharp and give the bytes sharp gives, flipped and shifted, grey and RGB', async () => {
+    const rng = createRng(11);
+    for (const channels of [1, 3] as const) {
+      const raw: RawImage = { data: Uint8Array.from({ length: 28 * 20 * channels }, () => rng.int(256)), width: 20, height: 28, channels };
+      const png = await sharp(Buffer.from(raw.data), { raw: { width: 20, height: 28, channels } }).png().toBuffer();
+      for (const plan of [{}, { flipHorizontal: true }, { flipVertical: true, flipHorizontal: true }, { flipHorizontal: true, translate: [0.1, -0.08] }] as Array<Partial<RenderPlan>>) {
+        const viaRaw = await renderImage(raw, { fit: 'fill', ...plan }, [28, 20, channels]);
+        const viaSharp = await renderImage(png, { fit: 'fill', ...plan }, [28, 20, channels]);
+        expect(Buffer.compare(viaRaw, viaSharp)).toBe(0);
+      }
+      // The input is never written to.
+      const before = Buffer.from(raw.data);
+      await renderImage(raw, { fit: 'fill', flipHorizontal: true, translate: [0.2, 0.2] }, [28, 20, channels]);
+      expect(Buffer.compare(Buffer.from(raw.data), before)).toBe(0);
+    }
+  });
+
+  test('translate draws shifts within max on each axis, seeded, and none when it does not fire', () => {
+    const pipeline = parseAugmentation([{ op: 'translate', max: [0.1, 0.25] }]);
+    const rng = createRng(3);
+    const plans = Array.from({ length: 200 }, () => drawPlan(pipeline, rng));
+    const xs = plans.map((p) => p.translate![0]);
+    const ys = plans.map((p) => p.translate![1]);
+    expect(Math.max(...xs.map(Math.abs))).toBeLessThanOrEqual(0.1);
+    expect(Math.max(...xs.map(Math.abs))).toBeGreaterThan(0.08);
+    expect(Math.max(...ys.map(Math.abs))).toBeGreaterThan(0.2);
+    expect(Math.min(...xs)).toBeLessThan(0);
+    expect(drawPlan(pipeline, createRng(3))).toEqual(plans[0]);
+    expect(drawPlan(parseAugmentation([{ op: 'translate', p: 0 }]), createRng(3)).translate).toBeUndefined();
+  });
+
   test('drawing: each step draws a fixed amount, so changing one probability leaves the others alone', () => {
     const base: AugmentStep[] = [
       { op: 'rotate', degrees: 30, p: 0.5 },
@@ -222,6 +268,8 @@ describe('parseAugmentation', () => {
     expect(() => parseAugmentation([{ op: 'colorJitter', hue: 0.7 }])).toThrow('colorJitter.hue must be a number between 0 and 0.5; received 0.7.');
     expect(() => parseAugmentation([{ op: 'resize', fit: 'stretch' as never }])).toThrow('resize.fit must be one of fill, cover, contain; received "stretch".');
     expect(() => parseAugmentation([{ op: 'blur' }, { op: 'blur' }])).toThrow(/blur appears twice/);
+    expect(() => parseAugmentation([{ op: 'translate', max: 1.5 }])).toThrow('translate.max must be a number between 0 and 1; received 1.5.');
+    expect(() => parseAugmentation([{ op: 'translate', max: [0.1] as never }])).toThrow(/translate.max must be a fraction or an \[x, y\] pair/);
   });
 });
 

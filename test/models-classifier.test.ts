@@ -1,8 +1,10 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { createClassifier } from '../src/models/classifier';
 import { constructModel } from '../src/models/build';
+import { SIMPLE_CNN_DEFAULTS } from '../src/models/simple_cnn';
 import { checkGroups } from '../src/models/groups';
 import { writeKerasWeights } from '../src/models/keras-h5';
 import { loadModelFolder, saveModelFolder } from '../src/io/model-folder';
@@ -65,6 +67,34 @@ describe('createClassifier', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  test('simple_cnn width, depth and batch norm are recorded in graft.json; the folder reloads and its trunk keeps the top', async () => {
+    const start = tf.memory().numTensors;
+    const simpleCnn = { filters: [8, 16], convsPerBlock: 2, batchNorm: true, dense: [24], dropout: 0.1 };
+    const first = await createClassifier({ arch: 'simple_cnn', simpleCnn, classNames: ['a', 'b', 'c'] });
+    expect(first.meta.groups.find((g) => g.name === 'block2')!.layers).toEqual([
+      'block2_conv1', 'block2_conv1_bn', 'block2_conv1_act', 'block2_conv2', 'block2_conv2_bn', 'block2_conv2_act', 'block2_pool',
+    ]);
+    const folder = path.join(dir, 'wide-bn');
+    await saveModelFolder(folder, first.model, first.meta);
+    const saved = JSON.parse(fs.readFileSync(path.join(folder, 'graft.json'), 'utf8'));
+    expect(saved.simpleCnn).toEqual({ ...SIMPLE_CNN_DEFAULTS, ...simpleCnn });
+
+    const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 7);
+    const reloaded = await loadModelFolder(folder);
+    expect(await run(reloaded.model, x)).toEqual(await run(first.model, x));
+    // A new head on the saved trunk defaults to that trunk's own top (dense 24, dropout 0.1), not the default simple_cnn's.
+    const second = await createClassifier({ weights: folder, classNames: ['x', 'y'] });
+    expect(second.model.getLayer('fc1').weights[0].shape).toEqual([7 * 7 * 16, 24]);
+    expect(second.meta.head).toMatchObject({ hidden: [24], dropout: 0.1 });
+    expect(second.meta.simpleCnn).toEqual(saved.simpleCnn);
+    // Folders written before the options were recorded stay the default simple_cnn.
+    const committed = await createClassifier({ weights: path.join(__dirname, '..', 'models', 'fashion-mnist-0-4'), classNames: ['x', 'y'] });
+    expect(committed.model.getLayer('fc1').weights[0].shape).toEqual([7 * 7 * 64, 128]);
+    for (const m of [first.model, reloaded.model, second.model, committed.model]) m.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   test('the trunk of a saved simple_cnn model folder: head dropped, trunk weights, architecture and preprocessing kept', async () => {

@@ -64,7 +64,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     unfreeze: 'all',
     lr: 2e-3,
     lrMult: 10,
-    augment: 'light',
+    // No augmentation: on these centred, size-normalised images the crop preset cost accuracy in every run of
+    // docs/RESULTS.md, and the fine-tuned trunk without it is the best transfer result measured there.
+    augment: null,
     seed: options.seed ?? 0,
     progress: options.progress,
     log: options.log,

@@ -4,7 +4,7 @@
  * plan with sharp. Drawing first makes the output a pure function of (seed, image), whatever the thread timing.
  *
  * The steps fill in one `RenderPlan`, which sharp applies in a fixed order (crop, resize, flips, rotation, colour,
- * blur, grey), so the order of the list only changes which random numbers go where, and each step may appear once.
+ * blur, grey; then the shift of `translate` on the output pixels), so the order of the list only changes which random numbers go where, and each step may appear once.
  */
 import * as fs from 'node:fs';
 import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
@@ -19,6 +19,7 @@ export const AUGMENT_OPS = [
   'horizontalFlip',
   'verticalFlip',
   'rotate',
+  'translate',
   'colorJitter',
   'blur',
   'grayscale',
@@ -40,10 +41,12 @@ export interface AugmentStep {
   fraction?: number;
   /** resize: fit mode (default `fill`). */
   fit?: FitMode;
-  /** rotate / resize: colour of the uncovered area, a grey level or [r, g, b] (default 0). */
+  /** rotate / resize / translate: colour of the uncovered area, a grey level or [r, g, b] (default 0). */
   fill?: number | [number, number, number];
   /** rotate: maximum angle, or an explicit [min, max] range, in degrees (default 15). */
   degrees?: number | [number, number];
+  /** translate: largest shift as a fraction of each side, or [x, y] fractions (default 0.1; rounded to whole pixels). */
+  max?: number | [number, number];
   /** colorJitter: brightness factor spread (0.4 draws from [0.6, 1.4]). */
   brightness?: number;
   /** colorJitter: contrast factor spread. */
@@ -99,6 +102,7 @@ const OP_FIELDS: Record<AugmentOp, string[]> = {
   horizontalFlip: [],
   verticalFlip: [],
   rotate: ['degrees', 'fill'],
+  translate: ['max', 'fill'],
   colorJitter: ['brightness', 'contrast', 'saturation', 'hue'],
   blur: ['sigma'],
   grayscale: [],
@@ -188,6 +192,14 @@ function validateSteps(raw: unknown): AugmentStep[] {
         out.fill = colourFill(`${op}.fill`, step.fill);
         break;
       }
+      case 'translate': {
+        const m = step.max ?? 0.1;
+        const pair = typeof m === 'number' ? [m, m] : m;
+        if (!Array.isArray(pair) || pair.length !== 2) throw new GraftError(`translate.max must be a fraction or an [x, y] pair of fractions; received ${JSON.stringify(m)}.`);
+        out.max = [finiteNumber('translate.max', pair[0], { min: 0, max: 1 }), finiteNumber('translate.max', pair[1], { min: 0, max: 1 })];
+        out.fill = colourFill(`${op}.fill`, step.fill);
+        break;
+      }
       case 'colorJitter':
         for (const k of ['brightness', 'contrast', 'saturation'] as const) out[k] = finiteNumber(`${op}.${k}`, step[k] ?? 0, { min: 0, max: 10 });
         out.hue = finiteNumber(`${op}.hue`, step.hue ?? 0, { min: 0, max: 0.5 });
@@ -243,6 +255,16 @@ export function drawPlan(pipeline: AugmentPipeline, rng: Rng): RenderPlan {
         if (fires) {
           plan.rotate = angle;
           plan.fill = step.fill as [number, number, number];
+        }
+        break;
+      }
+      case 'translate': {
+        const [mx, my] = step.max as [number, number];
+        const tx = rng.uniform(-mx, mx);
+        const ty = rng.uniform(-my, my);
+        if (fires) {
+          plan.translate = [tx, ty];
+          plan.translateFill = step.fill as [number, number, number];
         }
         break;
       }

@@ -70,6 +70,13 @@ export interface RenderPlan extends ColourPlan {
   fill?: [number, number, number];
   /** Gaussian blur sigma in pixels of the output (0 or absent = none). */
   blur?: number;
+  /**
+   * Shift of the output as fractions of its [width, height], right and down (negative: left, up), rounded to whole
+   * pixels as torchvision's RandomAffine does; uncovered pixels get `translateFill`.
+   */
+  translate?: [number, number];
+  /** Colour of the pixels a shift uncovers, as [r, g, b] 0..255 (default black). */
+  translateFill?: [number, number, number];
 }
 
 /** Output shape of a rendering, [height, width, channels] with channels 1 or 3. */
@@ -151,6 +158,7 @@ export async function renderImage(input: ImageInput, plan: RenderPlan, inputShap
 /** The sharp part of `renderImage`: everything but the colour changes (batches fuse those with normalisation). */
 export async function renderGeometry(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
   const [height, width, channels] = inputShape;
+  if (!Buffer.isBuffer(input) && isPixelExact(input, plan, inputShape)) return shifted(flipRaw(input, plan), plan, inputShape);
   const fill = plan.fill ?? [0, 0, 0];
   const background = { r: fill[0], g: fill[1], b: fill[2], alpha: 1 };
   let img = sharpOf(input).autoOrient();
@@ -177,7 +185,66 @@ export async function renderGeometry(input: ImageInput, plan: RenderPlan, inputS
   if (out.info.width !== width || out.info.height !== height || out.info.channels !== channels) {
     throw new Error(`rendered ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${width}x${height}x${channels}`);
   }
-  return out.data;
+  return shifted(out.data, plan, inputShape);
+}
+
+/** Applies the plan's `translate`, if any, to rendered pixels. */
+function shifted(pixels: Buffer, plan: RenderPlan, inputShape: InputShape): Buffer {
+  const [height, width] = inputShape;
+  const shift: [number, number] = plan.translate ? [Math.round(plan.translate[0] * width), Math.round(plan.translate[1] * height)] : [0, 0];
+  return shift[0] !== 0 || shift[1] !== 0 ? shiftPixels(pixels, inputShape, shift, plan.translateFill ?? [0, 0, 0]) : pixels;
+}
+
+/**
+ * Whether sharp would only copy (and maybe mirror) these raw pixels: same size and channels, no crop, rotation or
+ * blur. IDX images at the model's size (Fashion-MNIST at 28x28x1) take this path, which skips sharp's per-image
+ * overhead (most of the time of a small model's training step). Grey input is exact: sharp's grey -> sRGB -> luma
+ * round trip gives back the same bytes, since the luma weights sum to 1.
+ */
+function isPixelExact(input: RawImage, plan: RenderPlan, [height, width, channels]: InputShape): boolean {
+  return input.width === width && input.height === height && input.channels === channels && (channels === 1 || channels === 3) &&
+    !plan.crop && !plan.rotate && !(plan.blur && plan.blur >= 0.3);
+}
+
+/** A copy of raw pixels, mirrored as the plan says. */
+function flipRaw(input: RawImage, plan: RenderPlan): Buffer {
+  const { width, height, channels } = input;
+  const src = Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength);
+  if (!plan.flipHorizontal && !plan.flipVertical) return Buffer.from(src);
+  const out = Buffer.alloc(src.length);
+  const row = width * channels;
+  for (let y = 0; y < height; y++) {
+    const sy = plan.flipVertical ? height - 1 - y : y;
+    if (!plan.flipHorizontal) {
+      src.copy(out, y * row, sy * row, (sy + 1) * row);
+      continue;
+    }
+    for (let x = 0; x < width; x++) {
+      const d = y * row + x * channels, s0 = sy * row + (width - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) out[d + c] = src[s0 + c];
+    }
+  }
+  return out;
+}
+
+/**
+ * Shifts raw HWC pixels by whole pixels (pad-and-crop): the content moves `dx` right and `dy` down, and the
+ * uncovered border gets `fill` (its luma on one channel). Done on the small output rather than in sharp, whose
+ * single post-resize extract is already taken by the rotation.
+ */
+export function shiftPixels(src: Buffer, [height, width, channels]: InputShape, [dx, dy]: [number, number], fill: [number, number, number]): Buffer {
+  const out = Buffer.alloc(src.length);
+  const grey = Math.round(LUMA[0] * fill[0] + LUMA[1] * fill[1] + LUMA[2] * fill[2]);
+  for (let i = 0; i < out.length; i += channels) {
+    for (let c = 0; c < channels; c++) out[i + c] = channels === 1 ? grey : fill[c];
+  }
+  const row = width * channels;
+  const x0 = Math.max(0, dx), x1 = Math.min(width, width + dx);
+  if (x1 <= x0) return out;
+  for (let y = Math.max(0, dy); y < Math.min(height, height + dy); y++) {
+    src.copy(out, y * row + x0 * channels, (y - dy) * row + (x0 - dx) * channels, (y - dy) * row + (x1 - dx) * channels);
+  }
+  return out;
 }
 
 /** Blur and channel conversion: the pixel work left to sharp after the geometry (colour is done on the output). */

@@ -48,6 +48,8 @@ export interface GraftMeta {
   groups: LayerGroup[];
   /** Where the trunk weights came from (`imagenet`, a file, a model folder, or null for random). */
   weights?: string | null;
+  /** simple_cnn's resolved shape options (width, depth, batch norm, top); absent in older folders, which are the defaults. */
+  simpleCnn?: Record<string, unknown>;
   /** Summary of the last training run (written by the trainer). */
   training?: Record<string, unknown>;
   /** Validation / test metrics of the saved weights (written by the trainer or evaluator). */

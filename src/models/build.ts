@@ -166,6 +166,8 @@ function construct(r: ResolvedBuild, c: ConstructOptions): BuiltModel {
       outputActivation: r.classifierActivation,
       groups: net.groups,
       weights: null,
+      // simple_cnn's shape options, so a folder says how it was built and its trunk's default head matches it.
+      ...(r.spec.name === 'simple_cnn' ? { simpleCnn: r.ctx.simpleCnn } : {}),
     },
   };
 }

@@ -82,7 +82,7 @@ export interface Trunk {
   /** Trunk groups, input first. */
   groups: LayerGroup[];
   /** What graft.json says about the trunk. */
-  meta: Pick<ModelMeta, 'architecture' | 'inputShape' | 'preprocessing' | 'weights'>;
+  meta: Pick<ModelMeta, 'architecture' | 'inputShape' | 'preprocessing' | 'weights'> & { simpleCnn?: unknown };
   /** The head this trunk gets when the caller names none. */
   defaultHead: HeadOptions;
   /** Frees the trunk's weights (only when no model built on it will be disposed instead). */
@@ -114,7 +114,13 @@ async function registryTrunk(o: TrunkOptions): Promise<Trunk> {
     input: built.model.inputs[0],
     output: built.model.outputs[0],
     groups: built.meta.groups,
-    meta: { architecture: spec.name, inputShape: built.meta.inputShape, preprocessing: built.meta.preprocessing, weights: o.weights ?? null },
+    meta: {
+      architecture: spec.name,
+      inputShape: built.meta.inputShape,
+      preprocessing: built.meta.preprocessing,
+      weights: o.weights ?? null,
+      ...(built.meta.simpleCnn ? { simpleCnn: built.meta.simpleCnn } : {}),
+    },
     defaultHead: head,
     dispose: () => built.model.dispose(),
   };
@@ -144,12 +150,20 @@ async function folderTrunk(dir: string, o: TrunkOptions): Promise<Trunk> {
   const output = model.getLayer(boundary!).output as Sym;
   for (const layer of oldHead) layer.dispose();
   const spec = safeArchitecture(meta.architecture);
-  const head = defaultHead(spec, { simpleCnn: resolveSimpleCnn({}) });
+  // Folders written before simple_cnn's options were recorded hold the default simple_cnn.
+  const savedCnn = (meta.simpleCnn ?? {}) as SimpleCnnOptions;
+  const head = defaultHead(spec, { simpleCnn: resolveSimpleCnn(savedCnn) });
   return {
     input: model.inputs[0],
     output,
     groups,
-    meta: { architecture: meta.architecture, inputShape: meta.inputShape, preprocessing: meta.preprocessing, weights: dir },
+    meta: {
+      architecture: meta.architecture,
+      inputShape: meta.inputShape,
+      preprocessing: meta.preprocessing,
+      weights: dir,
+      ...(spec?.name === 'simple_cnn' ? { simpleCnn: resolveSimpleCnn(savedCnn) } : {}),
+    },
     defaultHead: head,
     dispose: () => tf.model({ inputs: model.inputs, outputs: output }).dispose(),
   };
