@@ -36,6 +36,34 @@ const MODELS: Record<string, () => tf.LayersModel> = {
         tf.layers.dense({ units: 3, activation: 'softmax' }),
       ],
     }),
+  // DenseNet: BN-ReLU-conv bottleneck concatenated onto its input, then a transition's 2x2 average pool.
+  denseBlock: () => {
+    const input = tf.input({ shape: [8, 8, 4] });
+    let y = tf.layers.batchNormalization({ epsilon: 1.001e-5 }).apply(input) as tf.SymbolicTensor;
+    y = tf.layers.activation({ activation: 'relu' }).apply(y) as tf.SymbolicTensor;
+    y = tf.layers.conv2d({ filters: 6, kernelSize: 1, useBias: false }).apply(y) as tf.SymbolicTensor;
+    y = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', useBias: false }).apply(y) as tf.SymbolicTensor;
+    let x = tf.layers.concatenate().apply([input, y]) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ filters: 4, kernelSize: 1, useBias: false }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.averagePooling2d({ poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3, activation: 'softmax' }).apply(x) as tf.SymbolicTensor });
+  },
+  // Inception-ResNet: 1x3 / 3x1 and 'same' average-pool branches, a biased 1x1 conv, Rescaling, then the residual Add.
+  inceptionResnetBlock: () => {
+    const input = tf.input({ shape: [7, 7, 5] });
+    const b0 = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false }).apply(input) as tf.SymbolicTensor;
+    let b1 = tf.layers.conv2d({ filters: 3, kernelSize: [1, 3], padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor;
+    b1 = tf.layers.conv2d({ filters: 4, kernelSize: [3, 1], padding: 'same', useBias: false, activation: 'relu' }).apply(b1) as tf.SymbolicTensor;
+    const bp = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }).apply(input) as tf.SymbolicTensor;
+    const mixed = tf.layers.concatenate().apply([b0, b1, bp]) as tf.SymbolicTensor;
+    let up = tf.layers.conv2d({ filters: 5, kernelSize: 1 }).apply(mixed) as tf.SymbolicTensor;
+    up = tf.layers.rescaling({ scale: 0.17, offset: 0 }).apply(up) as tf.SymbolicTensor;
+    let x = tf.layers.add().apply([input, up]) as tf.SymbolicTensor;
+    x = tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3, activation: 'softmax' }).apply(x) as tf.SymbolicTensor });
+  },
   dense: () =>
     tf.sequential({
       layers: [

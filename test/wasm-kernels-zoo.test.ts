@@ -7,7 +7,9 @@ import { classificationLoss } from '../src/train/losses';
 import { randomValues, relativeError, valuesOn } from './helpers/compare-backends';
 
 // simple_cnn has plain convs, pooling and dense layers; the other architectures add batch norm, strided 1x1 and 7x7
-// convs and adds (ResNet v1 and v2), concatenations and 1x7 / 7x1 kernels (inception_v3), separable convs (xception).
+// convs and adds (ResNet v1 and v2), concatenations and 1x7 / 7x1 kernels (inception_v3), separable convs (xception),
+// 2x2 average-pool transitions and hundreds of chained concatenations (DenseNet), weightless Rescaling before an Add
+// and 1x3 / 3x1 kernels (inception_resnet_v2).
 // The cpu backend's gradients of the large ones take minutes, so by default only simple_cnn runs;
 // GRAFT_SLOW_TESTS=1 runs every registered architecture.
 // The mobile families add strided depthwise convs, ReLU6, swish, squeeze-and-excite multiplies, Rescaling and the
