@@ -175,6 +175,15 @@ describe('compiled step gradients match tfjs autodiff', () => {
     await check(model, SOFTMAX, { masks: { drop_map: mask(3 * 4 * 4 * 3, 0.3), drop_vec: mask(3 * 5, 0.5) } });
   });
 
+  test('Dropout with a noise_shape (EfficientNet\'s stochastic depth): one mask value per sample, broadcast', async () => {
+    const model = build([4, 4, 2], (x) => {
+      const y = L.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'c' }).apply(x) as T;
+      const d = L.dropout({ rate: 0.5, noiseShape: [null, 1, 1, 1] as unknown as number[], name: 'drop_path' }).apply(y) as T;
+      return L.dense({ units: 5, name: 'fc' }).apply(L.flatten({ name: 'f' }).apply(L.add({ name: 'res' }).apply([d, y]))) as T;
+    });
+    await check(model, SOFTMAX, { masks: { drop_path: Float32Array.from([0, 2, 2]) } });
+  });
+
   const losses: Array<[string, LossOptions, number]> = [
     ['softmax, label smoothing and class weights', { outputActivation: 'softmax', labelSmoothing: 0.1, classWeights: [0.5, 2, 1] }, 3],
     ['sigmoid, several outputs', { outputActivation: 'sigmoid' }, 3],

@@ -27,6 +27,12 @@ export function randomBatch(shape: number[], classes: number, seed: number): { x
   return { x, labels };
 }
 
+/** A dropout mask's shape (batch first, tfjs order): the layer input's, or its `noise_shape` where that says 1. */
+function maskShape(layer: tf.layers.Layer, inputShape: number[]): number[] {
+  const noise = (layer.getConfig() as { noiseShape?: Array<number | null> }).noiseShape;
+  return noise ? inputShape.map((d, i) => noise[i] ?? d) : inputShape;
+}
+
 /** Makes tfjs's Dropout layers multiply by the given masks (in NHWC / native order) so both engines drop alike. */
 function pinDropout(model: tf.LayersModel, masks: Record<string, Float32Array>): () => void {
   const restore: Array<() => void> = [];
@@ -36,7 +42,7 @@ function pinDropout(model: tf.LayersModel, masks: Record<string, Float32Array>):
     const own = layer as unknown as Record<string, unknown>;
     own.call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return kwargs.training ? tf.mul(x, tf.tensor(mask, x.shape)) : x;
+      return kwargs.training ? tf.mul(x, tf.tensor(mask, maskShape(layer, x.shape))) : x;
     };
     restore.push(() => delete own.call);
   }
@@ -89,7 +95,7 @@ export async function compareGradients(
   const onnxMasks: Record<string, Float32Array> = {};
   for (const [name, m] of Object.entries(masks)) {
     const shape = model.getLayer(name).getInputAt(0) as tf.SymbolicTensor;
-    const dims = [batch.shape[0], ...(shape.shape.slice(1) as number[])];
+    const dims = maskShape(model.getLayer(name), [batch.shape[0], ...(shape.shape.slice(1) as number[])]);
     // Masks on feature maps go to the compiled step in NCHW.
     onnxMasks[name] = dims.length === 4 ? (tf.tidy(() => tf.tensor(m, dims).transpose([0, 3, 1, 2]).dataSync()) as Float32Array) : m;
   }

@@ -745,16 +745,32 @@ const rescaling: Rule = (ctx, layer, [x]) => {
   return ctx.record([x], { ...x, name }, (dy) => [ctx.op('Mul', [dy, ctx.scalar(scale)], `${layer.name}/grad`)]);
 };
 
-/** Dropout in training mode: multiplies by a mask input (0 or 1 / keep, drawn by the runner from the step's seed). */
+/**
+ * Dropout in training mode: multiplies by a mask input (0 or 1 / keep, drawn by the runner from the step's seed).
+ * With a `noise_shape` (EfficientNet's stochastic depth, [null, 1, 1, 1]) the mask has that shape and broadcasts.
+ */
 const dropout: Rule = (ctx, layer, [x]) => {
   const rate = Number(layer.config.rate ?? 0);
-  if (layer.config.noise_shape !== undefined && layer.config.noise_shape !== null) throw unsupportedLayer(layer, 'noise_shape');
   if (!(rate > 0)) return x;
   const mask = ctx.g.reserve(`dropout_mask/${layer.name}`);
-  ctx.extraInputs.push({ name: mask, dims: dimsOf(x), rate, layer: layer.name });
+  ctx.extraInputs.push({ name: mask, dims: dropoutMaskDims(layer, x), rate, layer: layer.name });
   const y: TValue = { ...x, name: ctx.op('Mul', [x.name, mask], `${layer.name}/dropout`) };
   return ctx.record([x], y, (dy) => [ctx.op('Mul', [dy, mask], `${layer.name}/grad`)]);
 };
+
+/** The dims of a dropout mask in the graph's layout: the value's, or the layer's `noise_shape` (null: the value's). */
+function dropoutMaskDims(layer: StepLayer, x: TValue): number[] {
+  const dims = dimsOf(x);
+  const noise = layer.config.noise_shape as Array<number | null> | null | undefined;
+  if (noise === undefined || noise === null) return dims;
+  // noise_shape is in tfjs's order (batch, ..., channels); 4-D values live in NCHW inside the graph.
+  const nchw = x.layout === 'nchw' && dims.length === 4;
+  const native = nchw ? [dims[0], dims[2], dims[3], dims[1]] : dims;
+  if (noise.length !== native.length) throw unsupportedLayer(layer, `noise_shape ${JSON.stringify(noise)} for an input of rank ${native.length}`);
+  const m = native.map((d, i) => (noise[i] === null || noise[i] === undefined ? d : Number(noise[i])));
+  if (m.some((d, i) => d !== 1 && d !== native[i])) throw unsupportedLayer(layer, `noise_shape ${JSON.stringify(noise)}`);
+  return nchw ? [m[0], m[3], m[1], m[2]] : m;
+}
 
 const RULES: Record<string, Rule> = {
   Conv2D: conv2d,
