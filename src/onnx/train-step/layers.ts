@@ -290,15 +290,18 @@ function addBias(ctx: StepContext, layer: StepLayer, y: string, channels: number
   return { name: ctx.op('Add', [y, b4], `${layer.name}/biased`), key };
 }
 
-const conv2d: Rule = (ctx, layer, [x0]) => {
-  const key = `${layer.name}/kernel`;
+/**
+ * A convolution with a [kh, kw, Cin, Cout] kernel: Conv2D itself, and the pointwise half of a SeparableConv2D (`tag`
+ * `p` names its nodes apart). Filter gradient: im2col + one Gemm; input gradient: see `convInputGrad`.
+ */
+function convolution(ctx: StepContext, layer: StepLayer, x0: TValue, key: string, tag = ''): TValue {
   const k = ctx.weight(key);
   const [kh, kw, cin, cout] = k.shape;
   const kernelShape = [kh, kw];
   const x = ctx.as(x0, 'nchw');
   const geo = convGeometry(layer, x, kernelShape);
-  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/oihw`, { perm: [3, 2, 0, 1] });
-  const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/conv`, convAttrs(geo, 1));
+  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/${tag ? `${tag}_` : ''}oihw`, { perm: [3, 2, 0, 1] });
+  const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/${tag}conv`, convAttrs(geo, 1));
   const bias = addBias(ctx, layer, conv, cout);
   const y: TValue = { name: bias.name, shape: [x.shape[0], ...geo.out, cout], layout: 'nchw' };
   const biasTrainable = bias.key !== undefined && ctx.weights.get(bias.key)!.trainable;
@@ -306,7 +309,7 @@ const conv2d: Rule = (ctx, layer, [x0]) => {
     [x],
     y,
     (dy, [needX]) => {
-      const base = `${layer.name}/grad`;
+      const base = `${layer.name}/${tag}grad`;
       if (k.trainable) {
         const cols = im2col(ctx, x, geo, base);
         const dw = ctx.op('Gemm', [cols, rowsOf(ctx, dy, y, base)], `${base}/dw_mat`, { transA: 1 });
@@ -318,7 +321,9 @@ const conv2d: Rule = (ctx, layer, [x0]) => {
     k.trainable || biasTrainable,
   );
   return withActivation(ctx, layer, y);
-};
+}
+
+const conv2d: Rule = (ctx, layer, [x0]) => convolution(ctx, layer, x0, `${layer.name}/kernel`);
 
 /**
  * A depthwise convolution (channel multiplier m): tfjs kernel [kh, kw, C, m] is ONNX [C * m, 1, kh, kw] with group C.
@@ -396,30 +401,7 @@ const separableConv2d: Rule = (ctx, layer, [x0]) => {
 };
 
 function pointwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string): TValue {
-  const k = ctx.weight(key);
-  const [, , cin, cout] = k.shape;
-  const geo = convGeometry(layer, x, [1, 1]);
-  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/p_oihw`, { perm: [3, 2, 0, 1] });
-  const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/pconv`, convAttrs(geo, 1));
-  const bias = addBias(ctx, layer, conv, cout);
-  const y: TValue = { name: bias.name, shape: [x.shape[0], ...geo.out, cout], layout: 'nchw' };
-  const biasTrainable = bias.key !== undefined && ctx.weights.get(bias.key)!.trainable;
-  ctx.record(
-    [x],
-    y,
-    (dy, [needX]) => {
-      const base = `${layer.name}/pgrad`;
-      if (k.trainable) {
-        const cols = im2col(ctx, x, geo, base);
-        const dw = ctx.op('Gemm', [cols, rowsOf(ctx, dy, y, base)], `${base}/dw_mat`, { transA: 1 });
-        ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([1, 1, cin, cout])], `${base}/dw`));
-      }
-      if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, base));
-      return [needX ? convInputGrad(ctx, dy, x, geo, oihw, 1, base) : undefined];
-    },
-    k.trainable || biasTrainable,
-  );
-  return withActivation(ctx, layer, y);
+  return convolution(ctx, layer, x, key, 'p');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
