@@ -261,6 +261,38 @@ function scheduleFrom(o: ResolvedTrainOptions, stage: StageConfig): ScheduleConf
   return o.warmup !== undefined && s.warmup === undefined ? { ...s, warmup: o.warmup } : s;
 }
 
+/** A resumed run's stage, history and loop state. */
+interface ResumePoint {
+  state: LoopState;
+  stageIndex: number;
+  history: EpochLog[];
+  stages: StageConfig[];
+}
+
+/** The training data and its validation split (`--val`, or `--val-split` of the data, or none). */
+async function openTrainData(o: ResolvedTrainOptions, log: ((line: string) => void) | null): Promise<{ ds: Dataset; data: { train: Dataset; validation?: Dataset } }> {
+  const ds = typeof o.data === 'string' ? await openDataset(o.data, { log }) : o.data;
+  if (o.val !== undefined) return { ds, data: await splitDataset(ds, { validation: o.val, open: { log } }) };
+  if (o.valSplit > 0) return { ds, data: await splitDataset(ds, { validationFraction: o.valSplit, seed: o.seed }) };
+  return { ds, data: { train: ds } };
+}
+
+/** The model a run trains: the checkpoint's (with its settings checked against this run's) or a new classifier. */
+async function startModel(o: ResolvedTrainOptions, ckptDir: string, ds: Dataset): Promise<{ model: tf.LayersModel; meta: ModelMeta; resume?: ResumePoint }> {
+  if (!o.resume) return buildClassifier(o, ds.classNames);
+  if (!hasCheckpoint(ckptDir)) throw new GraftError(`--resume: ${ckptDir} holds no checkpoint; run without --resume to start afresh.`);
+  const ckpt = await loadCheckpoint(ckptDir);
+  const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[]; settings?: Record<string, unknown> };
+  try {
+    checkResumeSettings(extra.settings, o, { checkpoint: ckptDir, savedArch: ckpt.meta.architecture });
+  } catch (err) {
+    ckpt.model.dispose();
+    disposeLoopState(ckpt.state);
+    throw err;
+  }
+  return { model: ckpt.model, meta: ckpt.meta as ModelMeta, resume: { state: ckpt.state, ...extra } };
+}
+
 /**
  * Runs the fine-tune recipe and writes the model folder (with history.json and training-curve.png). `runtime` gives
  * the engines (the public `train` passes engine/'s; the default runs everything on tfjs in this thread).
@@ -273,37 +305,8 @@ export async function fineTune(options: TrainOptions, runtime: TrainRuntime = IN
   const out = path.resolve(o.out);
   const ckptDir = path.join(out, CHECKPOINT_DIR);
 
-  const ds = typeof o.data === 'string' ? await openDataset(o.data, { log }) : o.data;
-  const valSplit = o.valSplit;
-  const data: { train: Dataset; validation?: Dataset } =
-    o.val !== undefined
-      ? await splitDataset(ds, { validation: o.val, open: { log } })
-      : valSplit > 0
-        ? await splitDataset(ds, { validationFraction: valSplit, seed })
-        : { train: ds };
-
-  let model: tf.LayersModel;
-  let meta: ModelMeta;
-  let resume: { state: LoopState; stageIndex: number; history: EpochLog[]; stages: StageConfig[] } | undefined;
-  if (o.resume) {
-    if (!hasCheckpoint(ckptDir)) throw new GraftError(`--resume: ${ckptDir} holds no checkpoint; run without --resume to start afresh.`);
-    const ckpt = await loadCheckpoint(ckptDir);
-    model = ckpt.model;
-    meta = ckpt.meta as ModelMeta;
-    const extra = ckpt.extra as { stageIndex: number; history: EpochLog[]; stages: StageConfig[]; settings?: Record<string, unknown> };
-    try {
-      checkResumeSettings(extra.settings, o, { checkpoint: ckptDir, savedArch: ckpt.meta.architecture });
-    } catch (err) {
-      ckpt.model.dispose();
-      disposeLoopState(ckpt.state);
-      throw err;
-    }
-    resume = { state: ckpt.state, ...extra };
-  } else {
-    const built = await buildClassifier(o, ds.classNames);
-    model = built.model;
-    meta = built.meta;
-  }
+  const { ds, data } = await openTrainData(o, log);
+  const { model, meta, resume } = await startModel(o, ckptDir, ds);
 
   try {
     if (JSON.stringify(meta.classNames) !== JSON.stringify(ds.classNames)) {
