@@ -138,7 +138,8 @@ export async function* rawBatches(ds: Dataset, options: BatchesOptions): AsyncGe
     inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
     try {
-      const plain = plan === PLAIN_PLAN && !cache;
+      const plain = plan === PLAIN_PLAN;
+      // An IDX image is raw pixels in memory already: cache or not, one at the model's size is a copy.
       if (plain && fastPath(sample.source, null, shape, mode, out)) {
         stats.fastPath!++;
         return true;
@@ -255,6 +256,12 @@ function cacheFor(ds: Dataset): ImageCache {
  */
 async function loadInput(source: string, shape: InputShape, cache: ImageCache | undefined, stats: BatchStats): Promise<ImageInput> {
   if (!cache) return readSource(source);
+  if (parseIdxSource(source)) {
+    // Raw pixels in memory: a cached decode would cost a sharp pass per image and keep a second copy. Only a grey
+    // image for an RGB model goes through the cache, so that its renders stay on the pixel-exact path.
+    const raw = (await readSource(source)) as RawImage;
+    if (raw.channels === shape[2]) return raw;
+  }
   const key = `${shape[2]}:${source}`;
   const hit = cache.images.get(key);
   if (hit) {
