@@ -300,22 +300,27 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
 }
 
 /**
- * Drops the Identity nodes that name graph outputs when the value they copy has no other reader: the producing node
- * writes the output directly, which saves onnxruntime a copy of every weight and slot each step.
+ * Drops the Identity nodes that name graph outputs: the producing node writes the output directly (its other readers
+ * read it there), which saves onnxruntime a copy of every weight and slot each step.
  */
 function elideOutputCopies(ctx: StepContext, graphInputs: Set<string>): void {
   const nodes = ctx.g.nodes;
-  const uses = new Map<string, number>();
-  for (const n of nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
   const producer = new Map<string, { node: (typeof nodes)[number]; index: number }>();
   for (const n of nodes) n.outputs.forEach((o, index) => producer.set(o, { node: n, index }));
   const drop = new Set<(typeof nodes)[number]>();
+  const renamed = new Set<string>();
   for (const n of nodes) {
     if (n.op !== 'Identity') continue;
     const src = n.inputs[0];
     const p = producer.get(src);
-    if (!p || graphInputs.has(src) || uses.get(src) !== 1 || p.node.op === 'Identity' || drop.has(p.node)) continue;
-    p.node.outputs[p.index] = n.outputs[0];
+    // A graph input, or a value already renamed to another output, still needs its copy.
+    if (!p || graphInputs.has(src) || renamed.has(src) || p.node.op === 'Identity' || drop.has(p.node)) continue;
+    const out = n.outputs[0];
+    p.node.outputs[p.index] = out;
+    for (const m of nodes) m.inputs = m.inputs.map((i) => (i === src ? out : i));
+    producer.delete(src);
+    producer.set(out, p);
+    renamed.add(out);
     drop.add(n);
   }
   const kept = nodes.filter((n) => !drop.has(n));

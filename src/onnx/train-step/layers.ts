@@ -72,7 +72,10 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
       return x;
     case 'relu': {
       const y = out(ctx.op('Relu', [x.name], `${base}/relu`));
-      return rec(y, (dy) => ctx.op('Where', [ctx.op('Greater', [x.name, s(0)], `${b}/pos`), dy, s(0)], b));
+      ctx.reluInputs.set(y.name, x);
+      // tfjs: dy * step(x), read off the output (x > 0 exactly where relu(x) > 0) so that nothing else reads x and
+      // onnxruntime can fuse the Relu into the Conv before it; Mul by the cast mask is faster than Where's broadcast.
+      return rec(y, (dy) => ctx.op('Mul', [dy, positive(ctx, y.name, b)], b));
     }
     case 'relu6': {
       const y = out(ctx.op('Clip', [x.name, s(0), s(6)], `${base}/relu6`));
@@ -175,6 +178,11 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
   }
 }
 
+/** 1 where `v` > 0, else 0, as floats (the step function tfjs's ReLU gradient multiplies by). */
+function positive(ctx: StepContext, v: string, base: string): string {
+  return ctx.op('Cast', [ctx.op('Greater', [v, ctx.scalar(0)], `${base}/pos`)], `${base}/step`, { to: 1 });
+}
+
 /** Softmax over a graph axis; reverse y * (dy - sum(dy * y)). */
 function softmax(ctx: StepContext, x: TValue, axis: number, base: string): TValue {
   const b = `${base}/grad`;
@@ -214,35 +222,38 @@ function convAttrs(geo: ConvGeometry, group: number): Record<string, AttrValue> 
 }
 
 /**
- * im2col of `x` (NHWC values) for a window: [N * Ho * Wo, kh * kw * C], tap-major then channel, which is the row
- * order of a tfjs HWIO kernel flattened to [kh * kw * C, out].
+ * im2col of `x` for a window, transposed: [kh * kw * C, N * Ho * Wo], tap-major then channel (the row order of a tfjs
+ * HWIO kernel flattened to [kh * kw * C, out]). Built from x as [C, N, H, W], so that every copy moves whole rows:
+ * the transposes move H x W planes, the taps' Concat stacks whole tensors. (The NHWC form, a channel-interleaving
+ * Concat plus two pixel-by-pixel transposes, took twice as long around a small network's filter-gradient Gemm.)
  */
-function im2col(ctx: StepContext, x: TValue, geo: ConvGeometry, base: string): string {
+function im2colT(ctx: StepContext, x: TValue, geo: ConvGeometry, base: string): string {
   const [n, h, w, c] = x.shape;
   const [kh, kw] = geo.kernel;
   const [sh, sw] = geo.strides;
   const [dh, dw] = geo.dilations;
   const [ho, wo] = geo.out;
-  let src = ctx.nhwc(x);
+  let src = ctx.channelsFirst(x);
   const [pt, pl, pb, pr] = geo.pads;
-  if (pt || pl || pb || pr) src = ctx.op('Pad', [src, ctx.ints([0, pt, pl, 0, 0, pb, pr, 0])], `${base}/pad`);
-  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ho === h && wo === w) return ctx.op('Reshape', [src, ctx.ints([n * h * w, c])], `${base}/cols`);
+  if (pt || pl || pb || pr) src = ctx.op('Pad', [src, ctx.ints([0, 0, pt, pl, 0, 0, pb, pr])], `${base}/pad`);
+  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ho === h && wo === w) return ctx.op('Reshape', [src, ctx.ints([c, n * h * w])], `${base}/cols`);
   const taps: string[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
       const starts = [i * dh, j * dw];
       const ends = [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1];
-      taps.push(ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([1, 2]), ctx.ints([sh, sw])], `${base}/tap`));
+      taps.push(ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([2, 3]), ctx.ints([sh, sw])], `${base}/tap`));
     }
   }
-  const cat = taps.length === 1 ? taps[0] : ctx.op('Concat', taps, `${base}/taps`, { axis: 3 });
-  return ctx.op('Reshape', [cat, ctx.ints([n * ho * wo, kh * kw * c])], `${base}/cols`);
+  const cat = taps.length === 1 ? taps[0] : ctx.op('Concat', taps, `${base}/taps`, { axis: 0 });
+  return ctx.op('Reshape', [cat, ctx.ints([kh * kw * c, n * ho * wo])], `${base}/cols`);
 }
 
-/** dY (NCHW) as [N * Ho * Wo, C] rows. */
-function rowsOf(ctx: StepContext, dy: string, y: TValue, base: string): string {
-  const t = ctx.op('Transpose', [dy], `${base}/dy_nhwc`, { perm: [0, 2, 3, 1] });
-  return ctx.op('Reshape', [t, ctx.ints([y.shape[0] * y.shape[1] * y.shape[2], y.shape[3]])], `${base}/dy_rows`);
+/** dY (NCHW) as [C, N * Ho * Wo]: a transpose that moves whole Ho x Wo planes. */
+function planesOf(ctx: StepContext, dy: string, y: TValue, base: string): string {
+  const [n, ho, wo, c] = y.shape;
+  const t = n === 1 || c === 1 ? dy : ctx.op('Transpose', [dy], `${base}/dy_cnhw`, { perm: [1, 0, 2, 3] });
+  return ctx.op('Reshape', [t, ctx.ints([c, n * ho * wo])], `${base}/dy_planes`);
 }
 
 /**
@@ -311,8 +322,7 @@ function convolution(ctx: StepContext, layer: StepLayer, x0: TValue, key: string
     (dy, [needX]) => {
       const base = `${layer.name}/${tag}grad`;
       if (k.trainable) {
-        const cols = im2col(ctx, x, geo, base);
-        const dw = ctx.op('Gemm', [cols, rowsOf(ctx, dy, y, base)], `${base}/dw_mat`, { transA: 1 });
+        const dw = ctx.op('Gemm', [im2colT(ctx, x, geo, base), planesOf(ctx, dy, y, base)], `${base}/dw_mat`, { transB: 1 });
         ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([kh, kw, cin, cout])], `${base}/dw`));
       }
       if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, base));
@@ -527,7 +537,16 @@ const maxPool: Rule = (ctx, layer, [x0]) => {
     // one that also returns indices, and a backward of elementwise ops on the windows laid out as [.., ho, kh, wo, kw].
     const yName = ctx.op('MaxPool', [x.name], `${layer.name}/maxpool`, attrs);
     const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
-    return ctx.record([x], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, dy, geo.kernel, [ho, wo], `${layer.name}/grad`)]);
+    const b = `${layer.name}/grad`;
+    // After a ReLU (conv, relu, pool), the pool differentiates straight to the ReLU's input: each window's gradient
+    // lands on its maximum, where the ReLU passes it exactly when the maximum is positive. So the ReLU's mask is
+    // applied to dy at the pooled size (a quarter of the pixels) and the ReLU's own full-size pass is skipped
+    // (its tape entry gets no gradient unless something else reads its output).
+    const pre = ctx.reluInputs.get(x.name);
+    if (pre && ctx.requiresGrad(pre)) {
+      return ctx.record([pre], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, ctx.op('Mul', [dy, positive(ctx, yName, b)], `${b}/relu`), geo.kernel, [ho, wo], b)]);
+    }
+    return ctx.record([x], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, dy, geo.kernel, [ho, wo], b)]);
   }
   const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], attrs);
   const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };

@@ -58,6 +58,8 @@ export class StepContext {
   readonly weightGrads = new Map<string, string[]>();
   /** New values of BN moving statistics (key -> value name). */
   readonly stateUpdates = new Map<string, string>();
+  /** The input of each ReLU by its output's name (a max pool after a ReLU differentiates through both at once). */
+  readonly reluInputs = new Map<string, TValue>();
   /** Extra float inputs (dropout masks): name and dims. */
   readonly extraInputs: Array<{ name: string; dims: number[]; rate: number; layer: string }> = [];
   private readonly tape: TapeEntry[] = [];
@@ -166,12 +168,16 @@ export class StepContext {
     return t;
   }
 
-  /** `v`'s values in NHWC order without a tape entry (for weight gradients, which need no gradient themselves). */
-  nhwc(v: TValue): string {
-    if (v.layout === 'native' || v.shape.length !== 4) return v.name;
+  /**
+   * A 4D value as [C, N, H, W] without a tape entry (for weight gradients, which need no gradient themselves);
+   * shared by every reader.
+   */
+  channelsFirst(v: TValue): string {
     let name = this.rawLayouts.get(v.name);
     if (!name) {
-      name = this.op('Transpose', [v.name], `${v.name}/nhwc`, { perm: [0, 2, 3, 1] });
+      const [n, h, w, c] = v.shape;
+      if (v.layout === 'nchw' && (n === 1 || c === 1)) name = this.op('Reshape', [v.name, this.ints([c, n, h, w])], `${v.name}/cnhw`);
+      else name = this.op('Transpose', [v.name], `${v.name}/cnhw`, { perm: v.layout === 'nchw' ? [1, 0, 2, 3] : [3, 0, 1, 2] });
       this.rawLayouts.set(v.name, name);
     }
     return name;
