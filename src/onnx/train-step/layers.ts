@@ -359,22 +359,23 @@ function depthwise(ctx: StepContext, layer: StepLayer, x: TValue, key: string, b
         const [pt, pl, pb, pr] = geo.pads;
         let src = x.name;
         if (pt || pl || pb || pr) src = ctx.op('Pad', [src, ctx.ints([0, 0, pt, pl, 0, 0, pb, pr])], `${b}/pad`);
-        // dY [N, C*m, Ho, Wo] -> [N, C, m, Ho*Wo].
+        // dY [N, C*m, Ho, Wo] -> [N, C, m, Ho*Wo]; each tap's filter gradient is sum over N and pixels of tap x dY:
+        // one Mul + ReduceSum per tap. (Concatenating the taps for one batched MatMul copied them all again and
+        // ran N * C tiny products: 3.4x slower on Xception's exit-flow shapes.)
         const dyg = ctx.op('Reshape', [dy, ctx.ints([n, c, mult, ho * wo])], `${b}/dy_g`);
-        const taps: string[] = [];
+        const perTap: string[] = [];
         for (let i = 0; i < kh; i++) {
           for (let j = 0; j < kw; j++) {
             const starts = [i * geo.dilations[0], j * geo.dilations[1]];
             const ends = [starts[0] + geo.strides[0] * (ho - 1) + 1, starts[1] + geo.strides[1] * (wo - 1) + 1];
             const tap = ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([2, 3]), ctx.ints(geo.strides)], `${b}/tap`);
-            taps.push(ctx.op('Reshape', [tap, ctx.ints([n, c, 1, ho * wo])], `${b}/tap_r`));
+            const prod = ctx.op('Mul', [ctx.op('Reshape', [tap, ctx.ints([n, c, 1, ho * wo])], `${b}/tap_r`), dyg], `${b}/tap_dy`);
+            perTap.push(ctx.op('ReduceSum', [prod, ctx.ints([0, 3])], `${b}/tap_sum`, { keepdims: 0 }));
           }
         }
-        // [N, C, kh*kw, HoWo] x [N, C, m, HoWo]^T summed over N -> [C, kh*kw, m].
-        const cols = ctx.op('Concat', taps, `${b}/cols`, { axis: 2 });
-        const prod = ctx.op('MatMul', [cols, ctx.op('Transpose', [dyg], `${b}/dy_t`, { perm: [0, 1, 3, 2] })], `${b}/prod`);
-        const summed = ctx.op('ReduceSum', [prod, ctx.ints([0])], `${b}/sum`, { keepdims: 0 });
-        const hwcm = ctx.op('Transpose', [ctx.op('Reshape', [summed, ctx.ints([c, kh, kw, mult])], `${b}/r`)], `${b}/dw_t`, { perm: [1, 2, 0, 3] });
+        // [kh * kw, C, m] is the HWCM kernel's layout.
+        const stacked = perTap.length === 1 ? perTap[0] : ctx.op('Concat', perTap, `${b}/taps`, { axis: 0 });
+        const hwcm = ctx.op('Reshape', [stacked, ctx.ints([kh, kw, c, mult])], `${b}/dw`);
         ctx.addWeightGrad(key, hwcm);
       }
       return needX ? convInputGrad(ctx, dy, x, geo, oihw, c, b) : undefined;
