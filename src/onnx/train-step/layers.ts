@@ -495,15 +495,18 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
     y,
     (dy, [needX]) => {
       const b = `${base}/grad`;
-      if (beta?.trainable) ctx.addWeightGrad(beta.name, reduceSum(dy, `${b}/dbeta`));
-      if (gamma?.trainable) ctx.addWeightGrad(gamma.name, reduceSum(ctx.op('Mul', [dy, xhat], `${b}/dyxhat`), `${b}/dgamma`));
+      const sumDy = reduceSum(dy, `${b}/dbeta`);
+      const sumDyXhat = reduceSum(ctx.op('Mul', [dy, xhat], `${b}/dyxhat`), `${b}/dgamma`);
+      if (beta?.trainable) ctx.addWeightGrad(beta.name, sumDy);
+      if (gamma?.trainable) ctx.addWeightGrad(gamma.name, sumDyXhat);
       if (!needX) return [undefined];
-      // dX = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
-      const dxhat = gammaW ? ctx.op('Mul', [dy, gammaW], `${b}/dxhat`) : dy;
-      const m1 = reduceMean(dxhat, `${b}/m1`);
-      const m2 = reduceMean(ctx.op('Mul', [dxhat, xhat], `${b}/dxx`), `${b}/m2`);
-      const inner = ctx.op('Sub', [ctx.op('Sub', [dxhat, m1], `${b}/c1`), ctx.op('Mul', [xhat, m2], `${b}/xm2`)], `${b}/inner`);
-      return [ctx.op('Mul', [inner, inv], `${b}/dx`)];
+      // dX = inv * gamma * (dy - mean(dy) - xhat * mean(dy * xhat)) = a * dy + c1 * xhat + c0 per channel, the means
+      // taken from the two sums above: four passes over the map instead of eight.
+      const count = sizeOf(x.shape) / c;
+      const a = gammaW ? ctx.op('Mul', [inv, gammaW], `${b}/a`) : inv;
+      const coef = (sum: string, name: string) => ctx.op('Mul', [a, ctx.op('Mul', [w(sum), ctx.scalar(-1 / count)], `${name}_mean`)], name);
+      const scaled = ctx.op('Add', [ctx.op('Mul', [dy, a], `${b}/a_dy`), ctx.op('Mul', [xhat, coef(sumDyXhat, `${b}/c1`)], `${b}/c1_xhat`)], `${b}/lin`);
+      return [ctx.op('Add', [scaled, coef(sumDy, `${b}/c0`)], `${b}/dx`)];
     },
     trainable,
   );
