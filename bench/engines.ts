@@ -26,7 +26,7 @@ import { freezeTo, syncFrozenBatchNorm } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { classificationLoss } from '../src/train/losses';
 import { PACKAGE_ROOT } from '../src/version';
-import { PYTHON, medianSeconds } from './harness';
+import { PYTHON, envList, envNumber, medianSeconds } from './harness';
 import type { BenchSection } from './sections';
 
 const CLASSES = 10;
@@ -55,16 +55,14 @@ interface Config {
 }
 
 function config(): Config {
-  const env = process.env;
-  const list = (v: string | undefined, d: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : d);
   return {
-    archs: list(env.GRAFT_BENCH_ARCHS, ['vgg16', 'resnet50', 'inception_v3', 'xception']),
-    batch: Number(env.GRAFT_BENCH_BATCH ?? 16),
-    cpuBatch: Number(env.GRAFT_BENCH_CPU_BATCH ?? 2),
-    reps: Number(env.GRAFT_BENCH_REPS ?? 2),
-    threads: Number(env.GRAFT_BENCH_THREADS ?? coreCount()),
-    size: env.GRAFT_BENCH_SIZE ? Number(env.GRAFT_BENCH_SIZE) : undefined,
-    skip: list(env.GRAFT_BENCH_SKIP, []),
+    archs: envList('GRAFT_BENCH_ARCHS', ['vgg16', 'resnet50', 'inception_v3', 'xception']),
+    batch: envNumber('GRAFT_BENCH_BATCH', 16),
+    cpuBatch: envNumber('GRAFT_BENCH_CPU_BATCH', 2),
+    reps: envNumber('GRAFT_BENCH_REPS', 2),
+    threads: envNumber('GRAFT_BENCH_THREADS', coreCount()),
+    size: process.env.GRAFT_BENCH_SIZE ? envNumber('GRAFT_BENCH_SIZE', 0) : undefined,
+    skip: envList('GRAFT_BENCH_SKIP'),
   };
 }
 

@@ -87,7 +87,7 @@ const fmt = (v: number) => (!Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) 
 const load1 = (l: string) => l.split(' ')[0];
 
 /** The overall ratio graft / PyTorch (means over rounds), or NaN when a side is missing. */
-export function rowRatio(row: Pick<Row, 'graft' | 'torch'>): number {
+function rowRatio(row: Pick<Row, 'graft' | 'torch'>): number {
   return mean(row.graft) / mean(row.torch);
 }
 
@@ -120,12 +120,15 @@ function t10kFolder(scratch: string): string {
   return dir;
 }
 
+/** The line closing the first epoch (not the progress lines within it): its images/s and seconds. */
+const EPOCH_LINE = /^epoch 1\b.*?(\d+) img\/s\s+([\d.]+)s\s*$/m;
+
 /** Runs `graft --threads N train ...` to the end; the epoch line's images/s and seconds, and the process's. */
 function graftEpoch(args: string[], threads: number): { ips: number; epochSeconds: number; processSeconds: number; error?: string } {
   const t = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [GRAFT, '--threads', String(threads), 'train', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const processSeconds = Number(process.hrtime.bigint() - t) / 1e9;
-  const m = /^epoch 1\b.*?(\d+) img\/s\s+([\d.]+)s/m.exec(`${r.stdout}\n${r.stderr}`);
+  const m = EPOCH_LINE.exec(`${r.stdout}\n${r.stderr}`);
   if (r.status !== 0 || !m) return { ips: NaN, epochSeconds: NaN, processSeconds, error: (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-1)[0] };
   return { ips: Number(m[1]), epochSeconds: Number(m[2]), processSeconds };
 }
@@ -244,7 +247,7 @@ async function lastStageSteps(cfg: Config, profiles: string[]): Promise<Row[]> {
       await stepRounds(cfg, w, row, { arch, size, batch: cfg.batch, trainable: 'last' });
       // Every last-stage step slower than PyTorch gets a profile; the last architecture gets one if none did.
       if (wantProfile(cfg, row) || (cfg.profile !== 'none' && !profiled && k === cfg.archs.length - 1)) {
-        profiles.push(...(await profileBlock(w, `${arch} last-stage step, compiled suffix (${fmt(rowRatio(row))}x PyTorch)`, cfg.reps)));
+        profiles.push(...(await profileBlock(w, `${arch} last-stage step, compiled suffix (${rowRatio(row).toFixed(2)}x PyTorch)`, cfg.reps)));
         profiled = true;
       }
     } finally {
@@ -285,7 +288,7 @@ async function wholeResnet50(cfg: Config, profiles: string[]): Promise<Row> {
   try {
     await stepRounds(cfg, w, row, { arch: 'resnet50', size, batch, trainable: 'all' });
     row.notes.push(`graft RSS after the steps ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
-    if (wantProfile(cfg, row)) profiles.push(...(await profileBlock(w, `resnet50 whole-network step (${fmt(rowRatio(row))}x PyTorch)`, Math.min(cfg.reps, 2))));
+    if (wantProfile(cfg, row)) profiles.push(...(await profileBlock(w, `resnet50 whole-network step (${rowRatio(row).toFixed(2)}x PyTorch)`, Math.min(cfg.reps, 2))));
   } finally {
     await w.dispose();
   }
@@ -304,14 +307,15 @@ function procMemory(pid: number): { rss: number; hwm: number } | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+    const m = { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+    return Number.isFinite(m.rss) && Number.isFinite(m.hwm) ? m : undefined; // an exited process has no memory lines
   } catch {
     return undefined; // exited between samples
   }
 }
 
 /** What the RSS samples say about one epoch that ended at `end` and took `seconds` (times since the start). */
-export function epochMemory(samples: MemorySample[], end: number, seconds: number): { peak: number; at25: number; at100: number } {
+function epochMemory(samples: MemorySample[], end: number, seconds: number): { peak: number; at25: number; at100: number } {
   const start = end - seconds;
   const nearest = (t: number) => samples.reduce((best, s) => (Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best), samples[0]);
   return {
@@ -344,7 +348,7 @@ async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
   let epochEnd = NaN;
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
-    if (Number.isNaN(epochEnd) && /^epoch 1\b.*img\/s/m.test(output)) epochEnd = now();
+    if (Number.isNaN(epochEnd) && EPOCH_LINE.test(output)) epochEnd = now();
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -355,7 +359,7 @@ async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(sampler);
   const loadEnd = loadAverage();
-  const m = /^epoch 1\b.*?(\d+) img\/s\s+([\d.]+)s/m.exec(output);
+  const m = EPOCH_LINE.exec(output);
   if (code !== 0 || !m || !samples.length) return [`ResNet50 last-stage epoch for RSS failed: ${output.trim().split('\n').slice(-1)[0]}`];
   const seconds = Number(m[2]);
   const mem = epochMemory(samples, epochEnd, seconds);
