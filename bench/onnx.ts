@@ -68,21 +68,25 @@ async function bestOf(fn: () => Promise<void>, reps: number): Promise<number> {
   return Math.min(...times);
 }
 
-/** 48 photo-like JPEGs (smooth colour fields plus noise, so they compress and decode like real photos). */
-export async function makeJpegs(dir: string): Promise<void> {
+/**
+ * Photo-like JPEGs (smooth colour fields plus noise, so they compress and decode like real photos): 48 at 224 unless
+ * told otherwise.
+ */
+export async function makeJpegs(dir: string, o: { count?: number; size?: number; seed?: string } = {}): Promise<void> {
+  const size = o.size ?? SIZE;
   fs.mkdirSync(dir, { recursive: true });
-  const rng = createRng('onnx-bench');
-  for (let n = 0; n < IMAGES; n++) {
+  const rng = createRng(o.seed ?? 'onnx-bench');
+  for (let n = 0; n < (o.count ?? IMAGES); n++) {
     const [a, b, c] = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
-    const raw = Buffer.alloc(SIZE * SIZE * 3);
-    for (let y = 0; y < SIZE; y++)
-      for (let x = 0; x < SIZE; x++) {
-        const i = (y * SIZE + x) * 3;
-        raw[i] = Math.max(0, Math.min(255, a * (x / SIZE) + rng.uniform(-20, 20)));
-        raw[i + 1] = Math.max(0, Math.min(255, b * (y / SIZE) + rng.uniform(-20, 20)));
+    const raw = Buffer.alloc(size * size * 3);
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        const i = (y * size + x) * 3;
+        raw[i] = Math.max(0, Math.min(255, a * (x / size) + rng.uniform(-20, 20)));
+        raw[i + 1] = Math.max(0, Math.min(255, b * (y / size) + rng.uniform(-20, 20)));
         raw[i + 2] = Math.max(0, Math.min(255, c + 60 * Math.sin((x + y) / 17) + rng.uniform(-20, 20)));
       }
-    await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `img${String(n).padStart(2, '0')}.jpg`));
+    await sharp(raw, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `img${String(n).padStart(2, '0')}.jpg`));
   }
 }
 

@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   if (unknown.length) throw new Error(`unknown bench section ${unknown.join(', ')}; valid: ${SECTIONS.map((s) => s.name).join(', ')}`);
   const cpu = os.cpus();
   const parts = [`# graft benchmarks\n\nMachine: ${cpu.length} x ${cpu[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString()}\n`];
+  const started = process.hrtime.bigint();
   for (const section of SECTIONS) {
     if (only && !only.includes(section.name)) continue;
     process.stderr.write(`bench: ${section.name}...\n`);
@@ -21,6 +22,9 @@ async function main(): Promise<void> {
     process.stdout.write(text + '\n');
     parts.push(text);
   }
+  const total = `Total bench time ${(Number(process.hrtime.bigint() - started) / 60e9).toFixed(1)} min.\n`;
+  process.stdout.write(total);
+  parts.push(total);
   if (out) fs.writeFileSync(out, parts.join('\n'));
 }
 

@@ -1,4 +1,5 @@
 import { trainSpeedSection } from './train-speed';
+import { enginesSection } from './engines';
 import { augmentSection } from './augment';
 import { onnxSection } from './onnx';
 import { evaluateSection } from './evaluate';
@@ -14,4 +15,4 @@ export interface BenchSection {
 }
 
 /** Every section `npm run bench` runs, in order. */
-export const SECTIONS: BenchSection[] = [trainSpeedSection, trainStepSection, augmentSection, evaluateSection, onnxSection, modelsSection];
+export const SECTIONS: BenchSection[] = [trainSpeedSection, trainStepSection, enginesSection, augmentSection, evaluateSection, onnxSection, modelsSection];

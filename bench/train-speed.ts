@@ -1,401 +1,457 @@
 /**
- * `train-speed`: how fast graft trains and runs convnets without libtensorflow (issue 7). For each architecture at
- * its default input size, batch 16, with a new 10-class head and everything but the last stage and the head frozen:
- * inference images/s, training-step images/s (forward, gradients, SGD-momentum update) and one head-only epoch on
- * 1024 cached feature vectors; on wasm in one thread (graft's kernels), wasm on N threads in this process (graft
- * loads tfjs's threaded build), wasm in N worker threads (one model copy each), the cpu backend
- * (smaller batch, it is very slow), tensorflow when installed, and PyTorch CPU with 1 and N threads right after
- * each architecture, all in one invocation so the ratios compare like with like on a noisy machine.
+ * `train-speed`: issue 13's benchmark, every workload of its "Done when / Bench" table against PyTorch CPU in the same
+ * run, the two sides alternating round by round, the load average recorded around each row:
+ * a. one epoch of simple_cnn through the real CLI on the 10,000 Fashion-MNIST t10k images (batch 32, Adam, no
+ *    validation), `--train-engine onnx` (and `tfjs` with GRAFT_BENCH_TFJS=1) against bench/simple_cnn_epoch_torch.py;
+ * b. the last-stage + head step, batch 16 at each architecture's default size, SGD with momentum: the frozen prefix
+ *    forward on onnxruntime plus the compiled suffix step, against PyTorch on the same split (train_speed_torch.py);
+ * c. the whole-network ResNet50 step (everything trainable, BN in training mode);
+ * d. peak RSS of a ResNet50 last-stage epoch: `graft train` on generated 224x224 JPEGs, VmRSS / VmHWM sampled from
+ *    /proc while it runs, so per-step growth after warm-up shows (RSS at 25% against 100% of the epoch).
+ * Under the table, onnxruntime's per-operator profile of the simple_cnn step and of every step slower than PyTorch
+ * (at least one last-stage step), with GFLOP/s for convolutions and matrix products.
  *
- * Environment knobs (for quick runs): GRAFT_BENCH_ARCHS (comma list), GRAFT_BENCH_BATCH (16),
- * GRAFT_BENCH_CPU_BATCH (2), GRAFT_BENCH_REPS (2), GRAFT_BENCH_THREADS (cores), GRAFT_BENCH_SIZE (override input
- * size), GRAFT_BENCH_SKIP (comma list of: threaded, onnx, cpu, workers, torch).
+ * Knobs: GRAFT_BENCH_ROUNDS (2), GRAFT_BENCH_REPS (3 timed steps per round after a warm-up), GRAFT_BENCH_THREADS
+ * (2), GRAFT_BENCH_ARCHS (vgg16,resnet50,inception_v3,xception), GRAFT_BENCH_BATCH (16), GRAFT_BENCH_SIZE (overrides
+ * every input size), GRAFT_BENCH_WHOLE_BATCH (16), GRAFT_BENCH_RSS_IMAGES (320), GRAFT_BENCH_TFJS (1: also the tfjs
+ * engine's epoch), GRAFT_BENCH_PROFILE (slower | all | none), GRAFT_BENCH_SKIP (comma list of: epoch, last-stage,
+ * whole, rss, torch).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { coreCount, createGradientPool, createWorkerPredictor } from '../src/engine/workers';
-import { saveModelFolder } from '../src/io/model-folder';
-import { createClassifier } from '../src/models/classifier';
+import { FASHION_MNIST_DIR } from '../src/data/fashion-mnist';
 import { getArchitecture } from '../src/models/registry';
-import { freezeTo, syncFrozenBatchNorm } from '../src/train/freeze';
-import { splitModel } from '../src/models/split';
-import { classificationLoss } from '../src/train/losses';
+import { optimizerConfig } from '../src/train/optim';
 import { PACKAGE_ROOT } from '../src/version';
+import { envList, envNumber, loadAverage, medianSeconds, runTorchPeer } from './harness';
+import { makeJpegs } from './onnx';
+import { formatStepProfile, summarizeProfile } from './step-profile';
+import { StepWorkload, openStepWorkload } from './step-workload';
 import type { BenchSection } from './sections';
 
-const CLASSES = 10;
-const CACHED_FEATURES = 1024;
-const PYTHON = '/usr/bin/python3';
-
-/** What one engine measured for one architecture (undefined: not measured). */
-interface Speed {
-  /** Inference images/s. */
-  inference?: number;
-  /** Training-step images/s. */
-  train?: number;
-  /** Seconds for one head-only epoch on cached features. */
-  headEpoch?: number;
-  /** How it was measured, when it differs from the others (e.g. a smaller batch). */
-  note?: string;
-}
+const GRAFT = path.join(PACKAGE_ROOT, 'bin', 'graft');
+const SGD = optimizerConfig({ type: 'sgd', momentum: 0.9 });
+/** Issue 13's targets against PyTorch on 2 threads. */
+const TARGET = { epoch: 1.0, lastStage: 1.0, whole: 0.8 };
 
 interface Config {
-  archs: string[];
-  batch: number;
-  cpuBatch: number;
+  rounds: number;
   reps: number;
   threads: number;
+  archs: string[];
+  batch: number;
+  wholeBatch: number;
   size?: number;
+  rssImages: number;
+  tfjs: boolean;
+  profile: 'slower' | 'all' | 'none';
   skip: string[];
 }
 
 function config(): Config {
-  const env = process.env;
-  const list = (v: string | undefined, d: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : d);
+  const profile = process.env.GRAFT_BENCH_PROFILE ?? 'slower';
+  if (!['slower', 'all', 'none'].includes(profile)) throw new Error(`GRAFT_BENCH_PROFILE must be slower, all or none; received ${profile}.`);
   return {
-    archs: list(env.GRAFT_BENCH_ARCHS, ['vgg16', 'resnet50', 'inception_v3', 'xception']),
-    batch: Number(env.GRAFT_BENCH_BATCH ?? 16),
-    cpuBatch: Number(env.GRAFT_BENCH_CPU_BATCH ?? 2),
-    reps: Number(env.GRAFT_BENCH_REPS ?? 2),
-    threads: Number(env.GRAFT_BENCH_THREADS ?? coreCount()),
-    size: env.GRAFT_BENCH_SIZE ? Number(env.GRAFT_BENCH_SIZE) : undefined,
-    skip: list(env.GRAFT_BENCH_SKIP, []),
+    rounds: envNumber('GRAFT_BENCH_ROUNDS', 2),
+    reps: envNumber('GRAFT_BENCH_REPS', 3),
+    threads: envNumber('GRAFT_BENCH_THREADS', 2),
+    archs: envList('GRAFT_BENCH_ARCHS', ['vgg16', 'resnet50', 'inception_v3', 'xception']),
+    batch: envNumber('GRAFT_BENCH_BATCH', 16),
+    wholeBatch: envNumber('GRAFT_BENCH_WHOLE_BATCH', 16),
+    size: process.env.GRAFT_BENCH_SIZE ? envNumber('GRAFT_BENCH_SIZE', 0) : undefined,
+    rssImages: envNumber('GRAFT_BENCH_RSS_IMAGES', 320),
+    tfjs: process.env.GRAFT_BENCH_TFJS === '1',
+    profile: profile as Config['profile'],
+    skip: envList('GRAFT_BENCH_SKIP'),
   };
 }
 
-/** Median seconds of `reps` runs after an optional warm-up (which compiles XNNPACK operators and packs weights). */
-async function seconds(fn: () => Promise<void>, reps: number, warmup = true): Promise<number> {
-  if (warmup) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t) / 1e9);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+/** One row of the table: a workload, graft's and PyTorch's images/s per round. */
+interface Row {
+  workload: string;
+  /** What trains on each side (the same layers: said so the reader can check). */
+  trains: string;
+  graft: number[];
+  torch: number[];
+  target: number;
+  notes: string[];
+  loadStart: string;
+  loadEnd: string;
 }
 
-function inputSize(arch: string, cfg: Config): number {
+const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+const fmt = (v: number) => (!Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+const load1 = (l: string) => l.split(' ')[0];
+
+/** The overall ratio graft / PyTorch (means over rounds), or NaN when a side is missing. */
+function rowRatio(row: Pick<Row, 'graft' | 'torch'>): number {
+  return mean(row.graft) / mean(row.torch);
+}
+
+function verdict(ratio: number, target: number): string {
+  if (!Number.isFinite(ratio)) return 'not measured';
+  return ratio >= target ? 'met' : 'missed';
+}
+
+function tableRow(r: Row): string {
+  const ratios = r.graft.map((g, i) => `${(g / r.torch[i]).toFixed(2)}x`).join(', ');
+  const ratio = rowRatio(r);
+  return (
+    `| ${r.workload} | ${r.trains} | ${r.graft.map(fmt).join(', ')} | ${r.torch.map(fmt).join(', ') || '-'} | ${ratios || '-'} | ` +
+    `${Number.isFinite(ratio) ? ratio.toFixed(2) + 'x' : '-'} | ${r.target.toFixed(1)}x | ${verdict(ratio, r.target)} | ` +
+    `${load1(r.loadStart)} → ${load1(r.loadEnd)} | ${r.notes.join('; ')} |`
+  );
+}
+
+function progress(line: string): void {
+  process.stderr.write(`train-speed: ${line}\n`);
+}
+
+/** A folder graft reads as one IDX split: links named as the training files, pointing at the t10k ones. */
+function t10kFolder(scratch: string): string {
+  const dir = path.join(scratch, 'fm-t10k');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const kind of ['images-idx3', 'labels-idx1']) {
+    fs.symlinkSync(path.join(FASHION_MNIST_DIR, `t10k-${kind}-ubyte.gz`), path.join(dir, `train-${kind}-ubyte.gz`));
+  }
+  return dir;
+}
+
+/** The line closing the first epoch (not the progress lines within it): its images/s and seconds. */
+const EPOCH_LINE = /^epoch 1\b.*?(\d+) img\/s\s+([\d.]+)s\s*$/m;
+
+/** Runs `graft --threads N train ...` to the end; the epoch line's images/s and seconds, and the process's. */
+function graftEpoch(args: string[], threads: number): { ips: number; epochSeconds: number; processSeconds: number; error?: string } {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [GRAFT, '--threads', String(threads), 'train', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const processSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const m = EPOCH_LINE.exec(`${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0 || !m) return { ips: NaN, epochSeconds: NaN, processSeconds, error: (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-1)[0] };
+  return { ips: Number(m[1]), epochSeconds: Number(m[2]), processSeconds };
+}
+
+async function simpleCnnEpoch(cfg: Config, scratch: string): Promise<Row[]> {
+  const data = t10kFolder(scratch);
+  const engines = cfg.tfjs ? ['onnx', 'tfjs'] : ['onnx'];
+  const rows: Row[] = engines.map((engine) => ({
+    workload: `simple_cnn, one epoch of the 10,000 Fashion-MNIST t10k images 28x28 via \`graft train\`, batch 32, Adam, --train-engine ${engine}`,
+    trains: 'everything (both sides)',
+    graft: [],
+    torch: [],
+    target: TARGET.epoch,
+    notes: [],
+    loadStart: loadAverage(),
+    loadEnd: '',
+  }));
+  for (let round = 0; round < cfg.rounds; round++) {
+    for (const [i, engine] of engines.entries()) {
+      const out = path.join(scratch, `epoch-${engine}-${round}`);
+      const g = graftEpoch(['--data', data, '--arch', 'simple_cnn', '--weights', 'none', '--epochs', '1', '--val-split', '0', '--batch-size', '32', '--train-engine', engine, '--out', out], cfg.threads);
+      rows[i].graft.push(g.ips);
+      rows[i].notes.push(g.error ? `graft failed: ${g.error}` : `round ${round + 1}: graft process ${g.processSeconds.toFixed(1)} s`);
+      progress(`simple_cnn epoch, ${engine}, round ${round + 1}: ${fmt(g.ips)} img/s (load ${loadAverage()})`);
+    }
+    if (!cfg.skip.includes('torch')) {
+      const t = process.hrtime.bigint();
+      const p = runTorchPeer('simple_cnn_epoch_torch.py', [
+        '--images', path.join(data, 'train-images-idx3-ubyte.gz'),
+        '--labels', path.join(data, 'train-labels-idx1-ubyte.gz'),
+        '--threads', String(cfg.threads),
+      ]) as { ips?: number; error?: string };
+      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+      for (const row of rows) {
+        row.torch.push(p.ips ?? NaN);
+        row.notes.push(p.error ?? `PyTorch process ${seconds.toFixed(1)} s`);
+      }
+      progress(`simple_cnn epoch, PyTorch, round ${round + 1}: ${fmt(p.ips ?? NaN)} img/s`);
+    }
+  }
+  for (const row of rows) row.loadEnd = loadAverage();
+  return rows;
+}
+
+/** What a step workload runs on the PyTorch side. */
+interface TorchStep {
+  arch: string;
+  size: number;
+  batch: number;
+  trainable: 'last' | 'all';
+}
+
+function torchStep(cfg: Config, s: TorchStep): { ips: number; trains?: string; torch?: string; error?: string } {
+  const r = runTorchPeer('train_speed_torch.py', [
+    '--archs', s.arch, '--sizes', String(s.size), '--batch', String(s.batch), '--threads', String(cfg.threads),
+    '--reps', String(cfg.reps), '--trainable', s.trainable, '--train-only',
+  ]) as { torch?: string; results?: Record<string, { train_ips: number; trains: string }>; error?: string };
+  const t = r.results?.[`${s.arch}/${cfg.threads}`];
+  return { ips: t?.train_ips ?? NaN, trains: t?.trains, torch: r.torch, error: r.error };
+}
+
+/** Rounds of graft's step (median of reps after a warm-up in the first round) alternating with PyTorch's. */
+async function stepRounds(cfg: Config, w: StepWorkload, row: Row, peer: TorchStep): Promise<void> {
+  for (let round = 0; round < cfg.rounds; round++) {
+    let parts = { prefix: 0, step: 0 };
+    const seconds = await medianSeconds(async () => void (parts = await w.step()), cfg.reps, round === 0);
+    row.graft.push(peer.batch / seconds);
+    const split = parts.prefix > 0 ? `prefix ${(parts.prefix * 1000).toFixed(0)} ms + step ${(parts.step * 1000).toFixed(0)} ms` : `step ${(parts.step * 1000).toFixed(0)} ms`;
+    row.notes.push(`round ${round + 1}: ${split}`);
+    progress(`${row.workload}, graft round ${round + 1}: ${fmt(peer.batch / seconds)} img/s (${split}; load ${loadAverage()})`);
+    if (!cfg.skip.includes('torch')) {
+      const p = torchStep(cfg, peer);
+      row.torch.push(p.ips);
+      if (p.error) row.notes.push(p.error);
+      if (p.trains && !row.trains.includes('PyTorch')) row.trains += `; PyTorch: ${p.trains}`;
+      progress(`${row.workload}, PyTorch round ${round + 1}: ${fmt(p.ips)} img/s`);
+    }
+  }
+}
+
+/** The profile block of a workload's step, or a line saying why there is none. */
+async function profileBlock(w: StepWorkload, title: string, runs: number): Promise<string[]> {
+  try {
+    return formatStepProfile(title, summarizeProfile(await w.profile(runs)));
+  } catch (err) {
+    return [`Profile of ${title} failed: ${(err as Error).message.split('\n')[0]}`, ''];
+  }
+}
+
+function wantProfile(cfg: Config, row: Row): boolean {
+  return cfg.profile === 'all' || (cfg.profile === 'slower' && !(rowRatio(row) >= 1));
+}
+
+function sizeOf(cfg: Config, arch: string): number {
   return cfg.size ?? getArchitecture(arch).defaultInputSize;
 }
 
-/** The benchmark model: trunk + new head, everything before the last group but one frozen; and the frozen prefix's last layer. */
-async function benchModel(arch: string, cfg: Config): Promise<{ model: tf.LayersModel; boundary: string }> {
-  const size = inputSize(arch, cfg);
-  const { model, meta } = await createClassifier({
-    arch,
-    weights: null,
-    inputShape: [size, size, 3],
-    classNames: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
-  });
-  freezeTo(model, meta.groups, -2);
-  syncFrozenBatchNorm(model);
-  const frozen = meta.groups[meta.groups.length - 3].layers;
-  return { model, boundary: frozen[frozen.length - 1] };
-}
-
-function batchOf(model: tf.LayersModel, batch: number, seed: number): { x: Float32Array; labels: Int32Array } {
-  const shape = model.inputs[0].shape.slice(1) as number[];
-  const x = tf.tidy(() => tf.randomNormal([batch, ...shape], 0, 1, 'float32', seed).dataSync() as Float32Array);
-  return { x, labels: Int32Array.from({ length: batch }, (_, i) => i % CLASSES) };
-}
-
-/** Gradients by variable name in the list form every optimiser's `applyGradients` accepts. */
-function named(grads: Record<string, tf.Tensor>): Array<{ name: string; tensor: tf.Tensor }> {
-  return Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
-}
-
-/**
- * One training step in this thread: the frozen prefix forward outside the gradient tape (as PyTorch records no graph
- * for frozen layers), graft's loss, gradients of the trainable weights, SGD with momentum.
- */
-function trainStep(prefix: tf.LayersModel, suffix: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array): void {
-  suffixStep(suffix, optimizer, tf.tidy(() => prefix.predict(x) as tf.Tensor), labels);
-}
-
-/** The trainable part of a step on the frozen prefix's outputs `features` (disposed here). */
-function suffixStep(suffix: tf.LayersModel, optimizer: tf.Optimizer, features: tf.Tensor, labels: Int32Array): void {
-  const vars = suffix.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(
-    () => classificationLoss(suffix.apply(features, { training: true }) as tf.Tensor, labels, { outputActivation: 'softmax' }),
-    vars,
-  );
-  features.dispose();
-  try {
-    optimizer.applyGradients(named(grads));
-    value.dataSync();
-  } finally {
-    tf.dispose([value, ...Object.values(grads)]);
-  }
-}
-
-/** Seconds for one epoch of the head alone (a dense softmax layer) over cached feature vectors. */
-async function headEpoch(width: number, batch: number, reps: number): Promise<number> {
-  // Cached features arrive batch by batch (as a feature cache serves them), not sliced from one big tensor.
-  const features = Array.from({ length: Math.ceil(CACHED_FEATURES / batch) }, (_, i) =>
-    tf.randomNormal([Math.min(batch, CACHED_FEATURES - i * batch), width], 0, 1, 'float32', i + 1),
-  );
-  const kernel = tf.variable(tf.randomNormal([width, CLASSES], 0, 0.01, 'float32', 2));
-  const bias = tf.variable(tf.zeros([CLASSES]));
-  const optimizer = tf.train.momentum(1e-3, 0.9);
-  const labels = Int32Array.from({ length: CACHED_FEATURES }, (_, i) => i % CLASSES);
-  try {
-    return await seconds(async () => {
-      for (const [b, x] of features.entries()) {
-        const y = labels.subarray(b * batch, b * batch + x.shape[0]);
-        tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(
-            () => classificationLoss(tf.softmax(tf.add(tf.matMul(x, kernel), bias)), y, { outputActivation: 'softmax' }),
-            [kernel, bias],
-          );
-          optimizer.applyGradients(named(grads));
-          value.dataSync();
-        });
+async function lastStageSteps(cfg: Config, profiles: string[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  let profiled = false;
+  for (const [k, arch] of cfg.archs.entries()) {
+    const size = sizeOf(cfg, arch);
+    const loadStart = loadAverage();
+    const w = await openStepWorkload({ arch, inputShape: [size, size, 3], batch: cfg.batch, trainable: 'last', optimizer: SGD, threads: cfg.threads });
+    const row: Row = {
+      workload: `${arch} last stage + head step @${size}, batch ${cfg.batch}, SGD momentum, frozen prefix on onnxruntime`,
+      trains: `graft: ${w.trains}`,
+      graft: [],
+      torch: [],
+      target: TARGET.lastStage,
+      notes: [],
+      loadStart,
+      loadEnd: '',
+    };
+    try {
+      await stepRounds(cfg, w, row, { arch, size, batch: cfg.batch, trainable: 'last' });
+      // Every last-stage step slower than PyTorch gets a profile; the last architecture gets one if none did.
+      if (wantProfile(cfg, row) || (cfg.profile !== 'none' && !profiled && k === cfg.archs.length - 1)) {
+        profiles.push(...(await profileBlock(w, `${arch} last-stage step, compiled suffix (${rowRatio(row).toFixed(2)}x PyTorch)`, cfg.reps)));
+        profiled = true;
       }
-    }, reps);
-  } finally {
-    tf.dispose([...features, kernel, bias]);
-    optimizer.dispose();
+    } finally {
+      await w.dispose();
+    }
+    row.loadEnd = loadAverage();
+    rows.push(row);
   }
+  return rows;
 }
 
-/** Inference, training step and head epoch in this thread on the active backend. */
-async function inThread(arch: string, cfg: Config, batch: number, reps: number, warmup: boolean): Promise<Speed> {
-  const { model, boundary } = await benchModel(arch, cfg);
-  const split = splitModel(model, boundary);
-  const { x: values, labels } = batchOf(model, batch, 3);
-  const x = tf.tensor(values, [batch, ...(model.inputs[0].shape.slice(1) as number[])]);
-  const optimizer = tf.train.momentum(1e-3, 0.9);
+async function wholeResnet50(cfg: Config, profiles: string[]): Promise<Row> {
+  const size = sizeOf(cfg, 'resnet50');
+  const loadStart = loadAverage();
+  let batch = cfg.wholeBatch;
+  const notes: string[] = [];
+  let w: StepWorkload | undefined;
+  // Everything trainable keeps every activation for the backward: halve the batch if onnxruntime cannot allocate it.
+  while (!w) {
+    try {
+      w = await openStepWorkload({ arch: 'resnet50', inputShape: [size, size, 3], batch, trainable: 'all', optimizer: SGD, threads: cfg.threads });
+    } catch (err) {
+      if (batch <= 2) throw err;
+      notes.push(`batch ${batch} failed (${(err as Error).message.split('\n')[0].slice(0, 120)}); batch ${batch / 2}`);
+      batch = Math.floor(batch / 2);
+    }
+  }
+  const row: Row = {
+    workload: `resnet50 whole-network step @${size}, batch ${batch}, SGD momentum, BN training mode`,
+    trains: 'everything',
+    graft: [],
+    torch: [],
+    target: TARGET.whole,
+    notes,
+    loadStart,
+    loadEnd: '',
+  };
   try {
-    const infer = await seconds(
-      async () => {
-        tf.tidy(() => {
-          (model.predict(x) as tf.Tensor).dataSync();
-        });
-      },
-      reps,
-      warmup,
-    );
-    const train = await seconds(async () => trainStep(split.prefix, split.suffix, optimizer, x, labels), reps, warmup);
-    // The head's dense kernel is [feature width, classes].
-    const width = model.layers[model.layers.length - 1].weights[0].shape[0] as number;
-    const head = await headEpoch(width, cfg.batch, reps);
-    return { inference: batch / infer, train: batch / train, headEpoch: head };
+    await stepRounds(cfg, w, row, { arch: 'resnet50', size, batch, trainable: 'all' });
+    row.notes.push(`graft RSS after the steps ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+    if (wantProfile(cfg, row)) profiles.push(...(await profileBlock(w, `resnet50 whole-network step (${rowRatio(row).toFixed(2)}x PyTorch)`, Math.min(cfg.reps, 2))));
   } finally {
-    tf.dispose(x);
-    optimizer.dispose();
-    split.dispose();
-    model.dispose();
+    await w.dispose();
+  }
+  row.loadEnd = loadAverage();
+  return row;
+}
+
+/** One /proc sample of a process's memory, MiB, with its time (seconds since the start). */
+interface MemorySample {
+  t: number;
+  rss: number;
+  hwm: number;
+}
+
+function procMemory(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    const m = { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+    return Number.isFinite(m.rss) && Number.isFinite(m.hwm) ? m : undefined; // an exited process has no memory lines
+  } catch {
+    return undefined; // exited between samples
   }
 }
 
 /**
- * What `graft` itself does by default: everything that only runs forward (inference, the frozen prefix of a
- * training step) on onnxruntime, the trainable part on wasm; both on `threads` threads.
+ * What the RSS samples say about one epoch that ended at `end` and took `seconds` (times since the start): the peak,
+ * and the median RSS around 25% (20-30%) and at the end (90-100%) of the epoch, medians so that a sample taken in
+ * the middle of a step's allocations does not pass for growth.
  */
-async function graftDefault(arch: string, cfg: Config): Promise<Speed> {
-  const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('../src/engine/onnx-runners');
-  const { model, boundary } = await benchModel(arch, cfg);
-  const split = splitModel(model, boundary);
-  const { x, labels } = batchOf(model, cfg.batch, 3);
-  const optimizer = tf.train.momentum(1e-3, 0.9);
-  const whole = await createOnnxModelRunner(model, { threads: cfg.threads, log: null });
-  const prefix = await createOnnxPrefixRunner(model, boundary, { threads: cfg.threads, log: null });
-  try {
-    const infer = await seconds(async () => void (await whole.run(x, cfg.batch)), cfg.reps);
-    const train = await seconds(async () => {
-      suffixStep(split.suffix, optimizer, tf.tensor(await prefix.run(x, cfg.batch), [cfg.batch, ...prefix.outputShape]), labels);
-    }, cfg.reps);
-    return { inference: cfg.batch / infer, train: cfg.batch / train, note: `${whole.engine}; trainable part on wasm x${cfg.threads}` };
-  } finally {
-    await Promise.all([whole.dispose(), prefix.dispose()]);
-    optimizer.dispose();
-    split.dispose();
-    model.dispose();
-  }
+function epochMemory(samples: MemorySample[], end: number, seconds: number): { peak: number; at25: number; at100: number } {
+  const start = end - seconds;
+  const median = (from: number, to: number) => {
+    const v = samples.filter((s) => s.t >= start + from * seconds && s.t <= start + to * seconds).map((s) => s.rss).sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : NaN;
+  };
+  return { peak: Math.max(...samples.map((s) => s.hwm)), at25: median(0.2, 0.3), at100: median(0.9, 1) };
 }
 
-/** Inference and training steps split across worker threads (wasm in each), the optimiser in this thread. */
-async function inWorkers(arch: string, cfg: Config, scratch: string): Promise<Speed> {
-  const { model, boundary } = await benchModel(arch, cfg);
-  const dir = path.join(scratch, arch);
-  const size = inputSize(arch, cfg);
-  await saveModelFolder(dir, model, {
-    architecture: arch, inputShape: [size, size, 3], preprocessing: 'none', classNames: [], outputActivation: 'softmax', groups: [],
-  });
-  const { x, labels } = batchOf(model, cfg.batch, 3);
-  const optimizer = tf.train.momentum(1e-3, 0.9);
-  const variables = new Map(model.trainableWeights.map((w) => [w.originalName, w.read() as tf.Variable]));
-  try {
-    const predictor = await createWorkerPredictor(dir, { threads: cfg.threads });
-    let infer: number;
-    try {
-      infer = await seconds(async () => void (await predictor.predict(x, cfg.batch)), cfg.reps);
-    } finally {
-      await predictor.dispose();
-    }
-    const pool = await createGradientPool({ model, threads: cfg.threads, loss: { outputActivation: 'softmax' }, boundary });
-    let train: number;
-    try {
-      train = await seconds(async () => {
-        const step = await pool.grads({ x, labels, batch: cfg.batch });
-        const byVariable: Record<string, tf.Tensor> = {};
-        for (const [name, g] of Object.entries(step.grads)) byVariable[variables.get(name)!.name] = g;
-        optimizer.applyGradients(named(byVariable));
-        tf.dispose(Object.values(step.grads));
-        await pool.setWeights(Object.fromEntries(variables));
-      }, cfg.reps);
-    } finally {
-      await pool.dispose();
-    }
-    return { inference: cfg.batch / infer, train: cfg.batch / train };
-  } finally {
-    optimizer.dispose();
-    model.dispose();
-  }
-}
-
-/** PyTorch's numbers for the same work on `archs`, keyed `arch/threads`; or why there are none. */
-function torchSpeeds(cfg: Config, archs: string[]): { results: Record<string, { inference_ips: number; train_ips: number; head_epoch_s: number }>; version?: string; error?: string } {
-  if (!fs.existsSync(PYTHON)) return { results: {}, error: `${PYTHON} not found` };
-  const script = path.join(PACKAGE_ROOT, 'bench', 'train_speed_torch.py');
+async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
+  const data = path.join(scratch, 'rss-jpegs');
+  const classes = 10;
+  const per = Math.ceil(cfg.rssImages / classes);
+  for (let c = 0; c < classes; c++) await makeJpegs(path.join(data, `class${c}`), { count: per, size: 224, seed: `rss-${c}` });
+  const batch = 16;
+  const steps = Math.ceil((per * classes) / batch);
+  const configFile = path.join(scratch, 'rss-config.json');
+  // Only the last trunk group and the head train; no feature cache, so every step runs the prefix as a long run does.
+  fs.writeFileSync(configFile, JSON.stringify({ stages: [{ name: 'last-stage', epochs: 1, train: 1, lr: 1e-3 }], optimizer: 'sgd', momentum: 0.9 }));
   const args = [
-    script,
-    '--archs', archs.join(','),
-    '--sizes', archs.map((a) => inputSize(a, cfg)).join(','),
-    '--batch', String(cfg.batch),
-    '--threads', [...new Set([1, cfg.threads])].join(','),
-    '--reps', String(cfg.reps),
+    GRAFT, '--threads', String(cfg.threads), 'train', '--config', configFile, '--data', data, '--arch', 'resnet50', '--weights', 'none',
+    '--val-split', '0', '--batch-size', String(batch), '--train-engine', 'onnx', '--feature-cache', 'off', '--out', path.join(scratch, 'rss-out'),
   ];
-  const run = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (run.status !== 0) return { results: {}, error: (run.stderr || run.error?.message || 'failed').trim().split('\n').slice(-1)[0] };
-  const parsed = JSON.parse(run.stdout);
-  return { results: parsed.results, version: `torch ${parsed.torch}, torchvision ${parsed.torchvision}` };
-}
-
-const ONE_THREAD = 'wasm, 1 thread (graft kernels)';
-const GRAFT_DEFAULT = "graft's default: onnxruntime forward, wasm backward";
-const threadedLabel = (cfg: Config) => `wasm, ${cfg.threads} threads in-process (threaded build)`;
-const workersLabel = (cfg: Config) => `wasm, ${cfg.threads} worker threads`;
-
-/** Fixed decimals, or two significant digits for small values (the cpu backend's images/s). */
-const fmt = (v: number | undefined, digits = 2) =>
-  v === undefined || !Number.isFinite(v) ? '-' : v !== 0 && Math.abs(v) < 0.1 ? v.toPrecision(2) : v.toFixed(digits);
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
-
-/** Pass/miss text for a ratio against its target. */
-function verdict(r: number | undefined, target: number): string {
-  if (r === undefined) return 'not measured';
-  return r >= target ? `${fmt(r)}x (target ${target}x: met)` : `${fmt(r)}x (target ${target}x: missed by ${fmt(target / r)}x)`;
+  const loadStart = loadAverage();
+  const t0 = process.hrtime.bigint();
+  const now = () => Number(process.hrtime.bigint() - t0) / 1e9;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const samples: MemorySample[] = [];
+  let output = '';
+  let epochEnd = NaN;
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    if (Number.isNaN(epochEnd) && EPOCH_LINE.test(output)) epochEnd = now();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const sampler = setInterval(() => {
+    const m = procMemory(child.pid!);
+    if (m) samples.push({ t: now(), ...m });
+  }, 100);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearInterval(sampler);
+  const loadEnd = loadAverage();
+  const m = EPOCH_LINE.exec(output);
+  if (code !== 0 || !m || !samples.length) return [`ResNet50 last-stage epoch for RSS failed: ${output.trim().split('\n').slice(-1)[0]}`];
+  const seconds = Number(m[2]);
+  const mem = epochMemory(samples, epochEnd, seconds);
+  const growth = mem.at100 - mem.at25;
+  const perStep = growth / (0.7 * steps);
+  // Bounded: the last three quarters of the epoch add less than 2% to the RSS (allocator noise, not a leak).
+  const bounded = growth <= 0.02 * mem.at25;
+  return [
+    `**Peak RSS of a ResNet50 last-stage epoch** (\`graft train --arch resnet50 --weights none\`, stage \`train: 1\` (conv5 + head), ` +
+      `${per * classes} JPEGs 224x224 in ${classes} classes, batch ${batch} (${steps} steps), --train-engine onnx, --feature-cache off, ` +
+      `SGD momentum, ${cfg.threads} threads; /proc/<pid>/status sampled every 100 ms; load ${load1(loadStart)} → ${load1(loadEnd)}):`,
+    '',
+    '| peak RSS (VmHWM) | RSS at 25% of the epoch (median of 20-30%) | RSS at 100% (median of 90-100%) | growth 25% → 100% | per step | epoch img/s | no per-step growth |',
+    '|---:|---:|---:|---:|---:|---:|---|',
+    `| ${mem.peak.toFixed(0)} MiB | ${mem.at25.toFixed(0)} MiB | ${mem.at100.toFixed(0)} MiB | ${growth.toFixed(0)} MiB | ${perStep.toFixed(1)} MiB | ${fmt((per * classes) / seconds)} | ` +
+      `${bounded ? 'yes (under 2% after warm-up)' : 'no: RSS grows after warm-up'} |`,
+    '',
+  ];
 }
 
 async function run(): Promise<string> {
   const cfg = config();
-  const loadBefore = os.loadavg()[0];
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-speed-'));
-  const rows: Record<string, Record<string, Speed>> = {};
+  const started = process.hrtime.bigint();
+  await initBackend({ backend: 'wasm', threads: cfg.threads, log: null });
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-train-speed-'));
+  const rows: Row[] = [];
+  const profiles: string[] = [];
   const notes: string[] = [];
-  let torchVersion: string | undefined;
+  const timings: string[] = [];
+  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const t = process.hrtime.bigint();
+    try {
+      return await work();
+    } finally {
+      timings.push(`${name} ${(Number(process.hrtime.bigint() - t) / 6e10).toFixed(1)} min`);
+    }
+  };
+  const loadStart = loadAverage();
+  let rss: string[] = [];
   try {
-    for (const arch of cfg.archs) {
-      rows[arch] = {};
-      await initBackend({ backend: 'wasm', threads: 1, log: null });
-      process.stderr.write(`train-speed: ${arch} wasm\n`);
-      rows[arch][ONE_THREAD] = await inThread(arch, cfg, cfg.batch, cfg.reps, true);
-      if (cfg.threads > 1 && !cfg.skip.includes('threaded')) {
-        process.stderr.write(`train-speed: ${arch} wasm ${cfg.threads} threads\n`);
-        await initBackend({ backend: 'wasm', threads: cfg.threads, log: null });
-        rows[arch][threadedLabel(cfg)] = await inThread(arch, cfg, cfg.batch, cfg.reps, true);
-        if (!cfg.skip.includes('onnx')) {
-          process.stderr.write(`train-speed: ${arch} graft default (onnxruntime forward)\n`);
-          rows[arch][GRAFT_DEFAULT] = await graftDefault(arch, cfg);
+    if (cfg.skip.includes('epoch')) notes.push('simple_cnn epoch skipped (GRAFT_BENCH_SKIP).');
+    else if (!fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'))) {
+      notes.push(`simple_cnn epoch skipped: ${FASHION_MNIST_DIR} is missing (apt-get install dataset-fashion-mnist).`);
+    } else {
+      rows.push(...(await timed('simple_cnn epoch', () => simpleCnnEpoch(cfg, scratch))));
+      if (cfg.profile !== 'none') {
+        // The epoch's step itself, profiled in this process: the same network, batch and optimiser as the CLI runs.
+        const w = await openStepWorkload({ arch: 'simple_cnn', inputShape: [28, 28, 1], batch: 32, trainable: 'all', optimizer: optimizerConfig({ type: 'adam' }), threads: cfg.threads });
+        try {
+          profiles.push(...(await profileBlock(w, 'simple_cnn step, batch 32, Adam (the epoch above runs 313 of them)', 20)));
+        } finally {
+          await w.dispose();
         }
-        await initBackend({ backend: 'wasm', threads: 1, log: null });
-      }
-      if (!cfg.skip.includes('workers')) {
-        process.stderr.write(`train-speed: ${arch} wasm workers\n`);
-        rows[arch][workersLabel(cfg)] = await inWorkers(arch, cfg, scratch);
-      }
-      if (!cfg.skip.includes('cpu')) {
-        process.stderr.write(`train-speed: ${arch} cpu\n`);
-        await initBackend({ backend: 'cpu', log: null });
-        // The pure-JS backend is 20-50x slower: one timed run of a small batch, no warm-up (it compiles nothing).
-        rows[arch]['cpu (pure JS)'] = { ...(await inThread(arch, cfg, cfg.cpuBatch, 1, false)), note: `batch ${cfg.cpuBatch}, 1 run` };
-      }
-      // PyTorch right after the same architecture in Node, so load drift on a shared machine hits both alike.
-      if (!cfg.skip.includes('torch')) {
-        process.stderr.write(`train-speed: ${arch} PyTorch\n`);
-        const torch = torchSpeeds(cfg, [arch]);
-        torchVersion = torch.version ?? torchVersion;
-        if (torch.error) notes.push(`PyTorch not measured for ${arch}: ${torch.error}`);
-        for (const threads of [...new Set([1, cfg.threads])]) {
-          const t = torch.results[`${arch}/${threads}`];
-          if (t) rows[arch][`PyTorch CPU, ${threads} thread${threads > 1 ? 's' : ''}`] = { inference: t.inference_ips, train: t.train_ips, headEpoch: t.head_epoch_s };
-        }
-      }
-      // Partial results as they come: a long run on a busy machine still leaves every finished architecture.
-      for (const [engine, sp] of Object.entries(rows[arch])) {
-        process.stderr.write(`train-speed: ${arch} | ${engine} | ${fmt(sp.inference)} | ${fmt(sp.train)} | ${fmt(sp.headEpoch, 3)} | ${sp.note ?? ''} | load ${os.loadavg()[0].toFixed(1)}\n`);
       }
     }
-    const tfNode = await initBackend({ backend: 'tensorflow', log: null }).catch((err: Error) => err);
-    if (tfNode instanceof Error) notes.push(`tensorflow backend not measured: ${tfNode.message}`);
-    else notes.push('tensorflow backend is installed but this section does not measure it yet.');
+    if (!cfg.skip.includes('last-stage')) rows.push(...(await timed('last-stage steps', () => lastStageSteps(cfg, profiles))));
+    if (!cfg.skip.includes('whole')) rows.push(await timed('whole ResNet50 step', () => wholeResnet50(cfg, profiles)));
+    if (!cfg.skip.includes('rss')) rss = await timed('RSS epoch', () => rssEpoch(cfg, scratch));
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
-    await initBackend({ backend: 'wasm', log: null });
   }
-
-
-  const out: string[] = [
-    '## train-speed: convnets on wasm vs cpu vs PyTorch',
+  const total = Number(process.hrtime.bigint() - started) / 60e9;
+  return [
+    '## train-speed: issue 13, graft training against PyTorch CPU',
     '',
-    `Batch ${cfg.batch}, 10-class head, last stage + head trainable (the rest frozen, batch norm in inference mode), SGD with momentum; ` +
-      `head epoch = ${CACHED_FEATURES} cached feature vectors. Medians of ${cfg.reps} runs after a warm-up. ` +
-      `${torchVersion ?? 'PyTorch not measured'}. Threads available: ${cfg.threads}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ` +
-      `${os.loadavg()[0].toFixed(1)} at the end: on a shared machine every number is a lower bound, and ratios taken minutes apart drift.`,
+    `${cfg.threads} threads on both sides (PyTorch ${cfg.threads} threads with OMP_WAIT_POLICY=PASSIVE, spawned right after graft's side), ` +
+      `${cfg.rounds} alternating rounds; steps are medians of ${cfg.reps} after a warm-up. Ratio = mean graft img/s / mean PyTorch img/s ` +
+      `over the rounds. Load average ${loadStart} at the start, ${loadAverage()} at the end: on a shared machine every figure is a lower ` +
+      'bound and ratios drift; say so next to any figure quoted.',
     '',
-    '| arch (input) | engine | inference img/s | train step img/s | head epoch s | note |',
-    '|---|---|---:|---:|---:|---|',
-  ];
-  for (const arch of cfg.archs) {
-    const size = inputSize(arch, cfg);
-    for (const [engine, s] of Object.entries(rows[arch])) {
-      out.push(`| ${arch} (${size}) | ${engine} | ${fmt(s.inference)} | ${fmt(s.train)} | ${fmt(s.headEpoch, 3)} | ${s.note ?? ''} |`);
-    }
-  }
-  out.push('', '### Ratios against the targets', '');
-  const n = cfg.threads;
-  out.push(
-    `| arch | wasm 1 thread / PyTorch 1 thread: inference (>= 0.5) | train step (>= 0.33) | wasm ${n} threads in-process / PyTorch ${n}: inference | train step | ` +
-      `wasm ${n} workers / PyTorch ${n}: inference | train step | wasm / cpu train step, 1 thread each (>= 20) | ` +
-      `graft's default / PyTorch ${n}: inference | train step |`,
-  );
-  out.push('|---|---|---|---|---|---|---|---|---|---|');
-  for (const arch of cfg.archs) {
-    const r = rows[arch];
-    const w1 = r[ONE_THREAD];
-    const wt = r[threadedLabel(cfg)];
-    const wn = r[workersLabel(cfg)];
-    const t1 = r['PyTorch CPU, 1 thread'];
-    const tn = r[`PyTorch CPU, ${n} thread${n > 1 ? 's' : ''}`];
-    const cpu = r['cpu (pure JS)'];
-    const graft = r[GRAFT_DEFAULT];
-    out.push(
-      `| ${arch} | ${verdict(ratio(w1?.inference, t1?.inference), 0.5)} | ${verdict(ratio(w1?.train, t1?.train), 0.33)} | ` +
-        `${verdict(ratio(wt?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wt?.train, tn?.train), 0.33)} | ` +
-        `${verdict(ratio(wn?.inference, tn?.inference), 0.5)} | ${verdict(ratio(wn?.train, tn?.train), 0.33)} | ${verdict(ratio(w1?.train, cpu?.train), 20)} | ` +
-        `${verdict(ratio(graft?.inference, tn?.inference), 0.5)} | ${verdict(ratio(graft?.train, tn?.train), 0.33)} |`,
-    );
-  }
-  if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
-  return out.join('\n') + '\n';
+    '| workload | what trains | graft img/s per round | PyTorch img/s per round | ratio per round | ratio | target | verdict | load (1 min) start → end | notes |',
+    '|---|---|---|---|---|---:|---:|---|---|---|',
+    ...rows.map(tableRow),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    ...(notes.length ? [''] : []),
+    ...rss,
+    ...profiles,
+    `Section wall time ${total.toFixed(1)} min (${timings.join(', ')}).`,
+    '',
+  ].join('\n');
 }
 
-/** The `train-speed` bench section. */
+/** The `train-speed` bench section (issue 13). */
 export const trainSpeedSection: BenchSection = { name: 'train-speed', run };
+
+if (require.main === module) {
+  run().then((md) => process.stdout.write(md), (err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,9 +1,12 @@
-"""PyTorch CPU side of graft's `train-speed` benchmark (run by bench/train-speed.ts in the same invocation).
+"""PyTorch CPU peer of graft's training benchmarks (bench/engines.ts, bench/train-step.ts, bench/train-speed.ts).
 
 Same work as the Node side: each architecture at its default input size with a new 10-class head, batch B:
-inference images/s, a training step (last stage + head trainable, the rest frozen with batch-norm in eval mode,
-SGD with momentum) images/s, and one head-only epoch on cached features. Random weights: speed does not depend
-on them. Prints one JSON object on stdout.
+inference images/s, a training step images/s (SGD with momentum; `--trainable last`: the last stage + head train,
+the rest frozen with batch-norm in eval mode; `--trainable all`: everything trains, batch-norm in training mode),
+and one head-only epoch on cached features (`--train-only` measures the step alone). The last stage is the same
+layers as graft's last trunk group: VGG16 block5 (features[24:]), ResNet50 conv5 (layer4), Inception V3 mixed8-10
+(Mixed_7a-7c), Xception block13 + block14 (the exit flow). Random weights: speed does not depend on them. Prints one
+JSON object on stdout.
 """
 import argparse
 import json
@@ -89,33 +92,47 @@ def timed(fn, reps):
     return sorted(times)[len(times) // 2]
 
 
-def measure(arch, size, batch, reps, classes=10, cached=1024):
+STAGES = {
+    'vgg16': 'features[24:] (block5)',
+    'resnet50': 'layer4 (conv5)',
+    'inception_v3': 'Mixed_7a-7c (mixed8-10)',
+    'xception': 'exit flow (block13-14)',
+}
+
+
+def measure(arch, size, batch, reps, classes=10, cached=1024, trainable='last', train_only=False):
     frozen, stage, width = trunk(arch)
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, classes))
     model = nn.Sequential(frozen, stage, head)
     x = torch.randn(batch, 3, size, size)
     labels = torch.randint(0, classes, (batch,))
+    out = {}
 
-    model.eval()
-    with torch.no_grad():
-        infer = timed(lambda: model(x), reps)
+    if not train_only:
+        model.eval()
+        with torch.no_grad():
+            out['inference_ips'] = batch / timed(lambda: model(x), reps)
 
-    for p in frozen.parameters():
-        p.requires_grad_(False)
-    trainable = [p for p in list(stage.parameters()) + list(head.parameters())]
-    opt = torch.optim.SGD(trainable, lr=1e-3, momentum=0.9)
+    if trainable == 'last':
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
-        frozen.eval()  # frozen batch norm runs in inference mode, as in graft
-        stage.train()
-        head.train()
+        model.train()
+        if trainable == 'last':
+            frozen.eval()  # frozen batch norm runs in inference mode, as in graft
         opt.zero_grad()
         loss = loss_fn(model(x), labels)
         loss.backward()
         opt.step()
 
-    train = timed(step, reps)
+    out['train_ips'] = batch / timed(step, reps)
+    out['trains'] = STAGES.get(arch, '?') + ' + avgpool/fc' if trainable == 'last' else 'everything'
+    if train_only:
+        return out
 
     feats = torch.randn(cached, width)
     flabels = torch.randint(0, classes, (cached,))
@@ -128,8 +145,8 @@ def measure(arch, size, batch, reps, classes=10, cached=1024):
             loss_fn(linear(feats[i:i + batch]), flabels[i:i + batch]).backward()
             hopt.step()
 
-    head_epoch = timed(epoch, reps)
-    return {'inference_ips': batch / infer, 'train_ips': batch / train, 'head_epoch_s': head_epoch}
+    out['head_epoch_s'] = timed(epoch, reps)
+    return out
 
 
 def main():
@@ -139,13 +156,15 @@ def main():
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--threads', default='1,2')
     ap.add_argument('--reps', type=int, default=2)
+    ap.add_argument('--trainable', choices=['last', 'all'], default='last')
+    ap.add_argument('--train-only', action='store_true')
     args = ap.parse_args()
     out = {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'results': {}}
     for threads in [int(t) for t in args.threads.split(',')]:
         torch.set_num_threads(threads)
         for arch, size in zip(args.archs.split(','), [int(s) for s in args.sizes.split(',')]):
             torch.manual_seed(0)
-            out['results'][f'{arch}/{threads}'] = measure(arch, size, args.batch, args.reps)
+            out['results'][f'{arch}/{threads}'] = measure(arch, size, args.batch, args.reps, trainable=args.trainable, train_only=args.train_only)
     print(json.dumps(out))
 
 

@@ -69,6 +69,11 @@ export interface OnnxSessionOptions {
   optimizedPath?: string;
   /** Let idle intra-op threads spin (default false: spinning threads collapse on a loaded machine and take cores from image decoding). */
   spinning?: boolean;
+  /**
+   * Profile every operator: onnxruntime writes a Chrome-trace JSON file named `<profile>_<date>.json` when the
+   * profiling ends (`session.endProfiling()` or release). For benchmarks and diagnosis; it slows every run a little.
+   */
+  profile?: string;
 }
 
 /** An onnxruntime session and how it runs. */
@@ -91,6 +96,7 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     logSeverityLevel: 3,
     // Idle intra-op threads sleep instead of spinning, so image decoding running beside a batch gets the cores.
     ...(options.spinning === true ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+    ...(options.profile ? { enableProfiling: true, profileFilePrefix: options.profile } : {}),
   };
   const optimized = typeof model === 'string' && options.optimizedPath ? options.optimizedPath : undefined;
   const create = async (opts: Ort.InferenceSession.SessionOptions) => {

@@ -58,6 +58,8 @@ export interface OnnxTrainStepOptions {
   batchSize: number;
   /** Where onnxruntime notices go (default stderr; null for silence). */
   log?: ((line: string) => void) | null;
+  /** Profile the step's operators into `<profile>_<date>.json` (one file per batch size, written on dispose). */
+  profile?: string;
 }
 
 interface Session {
@@ -134,7 +136,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         clipNorm: options.clipNorm,
       });
       // No spinning: a step is a few long operators, and spinning threads ran a step 2-4x slower on a loaded machine.
-      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log, spinning: false });
+      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log, spinning: false, profile: options.profile });
       engine = opened.engine;
       s = { compiled, session: opened.session };
       sessions.set(batchSize, s);
@@ -258,7 +260,10 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
     },
 
     async dispose() {
-      for (const s of sessions.values()) await s.session.release();
+      for (const s of sessions.values()) {
+        if (options.profile) s.session.endProfiling();
+        await s.session.release();
+      }
       sessions.clear();
     },
   };
