@@ -164,7 +164,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
     readFrom(groups) {
       for (const st of first.compiled.state) {
         if (st.kind === 'slot') continue;
-        state.set(st.key, Float32Array.from(variableOf(st.key).read().dataSync() as Float32Array));
+        state.set(st.key, toGraph(variableOf(st.key).read(), st.perm));
       }
       const slotKeys = first.compiled.state.filter((st) => st.kind === 'slot');
       for (const g of groups) {
@@ -175,7 +175,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
           for (const st of slotKeys) {
             if (groupOfWeight.get(st.key.split('::')[0]) !== g.name) continue;
             const t = saved.slots[st.key];
-            state.set(st.key, t ? Float32Array.from(t.dataSync() as Float32Array) : new Float32Array(sizeOfDims(st.dims)));
+            state.set(st.key, t ? toGraph(t, st.perm) : new Float32Array(sizeOfDims(st.dims)));
           }
         } finally {
           tf.dispose(Object.values(saved.slots));
@@ -187,8 +187,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
       for (const st of first.compiled.state) {
         if (!st.next || st.kind === 'slot') continue;
         const v = variableOf(st.key);
-        // A copy: the cpu backend would keep the array itself, which the next step overwrites.
-        const t = tf.tensor(state.get(st.key)!.slice(), st.dims);
+        const t = fromGraph(state.get(st.key)!, st);
         v.write(t);
         t.dispose();
       }
@@ -197,7 +196,7 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         const slots: Record<string, tf.Tensor> = {};
         if (step > 0) {
           for (const st of first.compiled.state) {
-            if (st.kind === 'slot' && groupOfWeight.get(st.key.split('::')[0]) === g.name) slots[st.key] = tf.tensor(state.get(st.key)!.slice(), st.dims);
+            if (st.kind === 'slot' && groupOfWeight.get(st.key.split('::')[0]) === g.name) slots[st.key] = fromGraph(state.get(st.key)!, st);
           }
         }
         try {
@@ -271,6 +270,25 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
   return self;
 }
 
+/** A tfjs value as the graph holds it: a copy, transposed by `perm` when there is one. */
+function toGraph(t: tf.Tensor, perm: number[] | undefined): Float32Array {
+  if (!perm) return Float32Array.from(t.dataSync() as Float32Array);
+  return tf.tidy(() => Float32Array.from(tf.transpose(t, perm).dataSync() as Float32Array));
+}
+
+/** A graph value back in tfjs's layout, as a new tensor (the caller disposes it). */
+function fromGraph(values: Float32Array, st: { dims: number[]; perm?: number[] }): tf.Tensor {
+  // A copy: the cpu backend would keep the array itself, which the next step overwrites.
+  const t = tf.tensor(values.slice(), st.dims);
+  if (!st.perm) return t;
+  const inverse = st.perm.map((_, i) => st.perm!.indexOf(i));
+  try {
+    return tf.transpose(t, inverse);
+  } finally {
+    t.dispose();
+  }
+}
+
 function sizeOfDims(dims: number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
@@ -317,10 +335,15 @@ export async function onnxGradients(
       feeds[m.name] = new ort.Tensor('float32', given ?? dropoutMask(sizeOfDims(m.dims), m.rate, options.dropoutSeed ?? 0, m.layer), m.dims);
     }
     const byKey = new Map(model.weights.map((w) => [w.originalName, w]));
-    for (const st of c.state) feeds[st.name] = new ort.Tensor('float32', Float32Array.from(byKey.get(st.key)!.read().dataSync() as Float32Array), st.dims);
+    for (const st of c.state) feeds[st.name] = new ort.Tensor('float32', toGraph(byKey.get(st.key)!.read(), st.perm), st.dims);
     const result = await session.run(feeds);
     const grads: Record<string, Float32Array> = {};
-    for (const [k, name] of Object.entries(c.grads)) grads[k] = result[name].data as Float32Array;
+    for (const [k, name] of Object.entries(c.grads)) {
+      const st = c.state.find((s) => s.key === k)!;
+      const t = fromGraph(result[name].data as Float32Array, st);
+      grads[k] = t.dataSync() as Float32Array;
+      t.dispose();
+    }
     const stats: Record<string, Float32Array> = {};
     for (const st of c.state) if (st.kind === 'stat' && st.next) stats[st.key] = result[st.next].data as Float32Array;
     return { loss: (result[c.loss].data as Float32Array)[0], probs: result[c.probs].data as Float32Array, grads, stats };

@@ -11,7 +11,7 @@ import { GRAFT_VERSION } from '../../version';
 import { functionalLayers, InboundRef } from '../export';
 import { GraphIO } from '../graph';
 import { applyLayer, StepLayer } from './layers';
-import { StepContext, TValue } from './tape';
+import { StepContext, TValue, graphDims } from './tape';
 
 /** Update rules the compiled step implements (GroupOptimizer's). */
 export type StepOptimizerType = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
@@ -74,6 +74,8 @@ export interface StateTensor extends StepTensor {
   key: string;
   /** Output carrying the new value (absent for constants). */
   next?: string;
+  /** `dims` are the tfjs shape transposed by this permutation (a convolution kernel held as OIHW). */
+  perm?: number[];
 }
 
 /** A compiled training step. */
@@ -243,12 +245,12 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
         const slot = (name: string) => {
           const id = `${k}::${name}`;
           g.reserve(id);
-          const entry: StateTensor = { name: id, dims: w.shape, kind: 'slot', key: id };
+          const entry: StateTensor = { name: id, dims: graphDims(w), kind: 'slot', key: id, ...(w.perm && { perm: w.perm }) };
           state.push(entry);
           return entry;
         };
         const updated = optimizerUpdate(ctx, c, k, grads.get(k)!, gi, slot, slotValues);
-        state.push({ name: k, dims: w.shape, kind: 'weight', key: k, next: nextOf(k, updated, w.shape) });
+        state.push({ name: k, dims: graphDims(w), kind: 'weight', key: k, next: nextOf(k, updated, graphDims(w)), ...(w.perm && { perm: w.perm }) });
       }
     }
     for (const st of state) if (st.kind === 'slot') st.next = nextOf(st.name, slotValues.get(st.name)!, st.dims);
@@ -256,7 +258,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
     for (const [k, gv] of grads) {
       const outName = g.reserve(`grad/${k}`);
       g.nodeTo('Identity', [gv], outName);
-      graphOutputs.push({ name: outName, shape: ctx.weights.get(k)!.shape });
+      graphOutputs.push({ name: outName, shape: graphDims(ctx.weights.get(k)!) });
       gradOutputs[k] = outName;
     }
   }
@@ -264,8 +266,9 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
   for (const w of ctx.weights.values()) {
     if (state.some((st) => st.key === w.key)) continue;
     const update = ctx.stateUpdates.get(w.key);
-    if (update) state.push({ name: w.key, dims: w.shape, kind: 'stat', key: w.key, next: nextOf(w.key, update, w.shape) });
-    else state.push({ name: w.key, dims: w.shape, kind: 'weight', key: w.key });
+    const layout = w.perm && { perm: w.perm };
+    if (update) state.push({ name: w.key, dims: graphDims(w), kind: 'stat', key: w.key, next: nextOf(w.key, update, graphDims(w)), ...layout });
+    else state.push({ name: w.key, dims: graphDims(w), kind: 'weight', key: w.key, ...layout });
   }
 
   const graphInputs: GraphIO[] = [

@@ -222,10 +222,11 @@ function convAttrs(geo: ConvGeometry, group: number): Record<string, AttrValue> 
 }
 
 /**
- * im2col of `x` for a window, transposed: [kh * kw * C, N * Ho * Wo], tap-major then channel (the row order of a tfjs
- * HWIO kernel flattened to [kh * kw * C, out]). Built from x as [C, N, H, W], so that every copy moves whole rows:
- * the transposes move H x W planes, the taps' Concat stacks whole tensors. (The NHWC form, a channel-interleaving
- * Concat plus two pixel-by-pixel transposes, took twice as long around a small network's filter-gradient Gemm.)
+ * im2col of `x` for a window, transposed: [C * kh * kw, N * Ho * Wo], channel-major then tap (the column order of
+ * an OIHW kernel flattened to [out, C * kh * kw]). Built from x as [C, N, H, W], so that every copy moves whole rows:
+ * the transposes move H x W planes, the taps' Concat stacks blocks of N x Ho x Wo. (The NHWC form, a
+ * channel-interleaving Concat plus two pixel-by-pixel transposes, took twice as long around a small network's
+ * filter-gradient Gemm.)
  */
 function im2colT(ctx: StepContext, x: TValue, geo: ConvGeometry, base: string): string {
   const [n, h, w, c] = x.shape;
@@ -242,11 +243,12 @@ function im2colT(ctx: StepContext, x: TValue, geo: ConvGeometry, base: string): 
     for (let j = 0; j < kw; j++) {
       const starts = [i * dh, j * dw];
       const ends = [i * dh + sh * (ho - 1) + 1, j * dw + sw * (wo - 1) + 1];
-      taps.push(ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([2, 3]), ctx.ints([sh, sw])], `${base}/tap`));
+      const tap = ctx.op('Slice', [src, ctx.ints(starts), ctx.ints(ends), ctx.ints([2, 3]), ctx.ints([sh, sw])], `${base}/tap`);
+      taps.push(kh * kw === 1 ? tap : ctx.op('Unsqueeze', [tap, ctx.ints([1])], `${base}/tap_u`));
     }
   }
-  const cat = taps.length === 1 ? taps[0] : ctx.op('Concat', taps, `${base}/taps`, { axis: 0 });
-  return ctx.op('Reshape', [cat, ctx.ints([kh * kw * c, n * ho * wo])], `${base}/cols`);
+  const cat = taps.length === 1 ? taps[0] : ctx.op('Concat', taps, `${base}/taps`, { axis: 1 });
+  return ctx.op('Reshape', [cat, ctx.ints([c * kh * kw, n * ho * wo])], `${base}/cols`);
 }
 
 /** dY (NCHW) as [C, N * Ho * Wo]: a transpose that moves whole Ho x Wo planes. */
@@ -301,17 +303,21 @@ function addBias(ctx: StepContext, layer: StepLayer, y: string, channels: number
   return { name: ctx.op('Add', [y, b4], `${layer.name}/biased`), key };
 }
 
+/** A tfjs convolution kernel [kh, kw, Cin, Cout] as ONNX's [Cout, Cin, kh, kw]. */
+const OIHW = [3, 2, 0, 1];
+
 /**
  * A convolution with a [kh, kw, Cin, Cout] kernel: Conv2D itself, and the pointwise half of a SeparableConv2D (`tag`
  * `p` names its nodes apart). Filter gradient: im2col + one Gemm; input gradient: see `convInputGrad`.
  */
 function convolution(ctx: StepContext, layer: StepLayer, x0: TValue, key: string, tag = ''): TValue {
-  const k = ctx.weight(key);
+  // The graph holds the kernel as OIHW (see StepContext.weight): no per-step transpose of it, forward or backward.
+  const k = ctx.weight(key, OIHW);
   const [kh, kw, cin, cout] = k.shape;
   const kernelShape = [kh, kw];
   const x = ctx.as(x0, 'nchw');
   const geo = convGeometry(layer, x, kernelShape);
-  const oihw = ctx.op('Transpose', [k.name], `${layer.name}/${tag ? `${tag}_` : ''}oihw`, { perm: [3, 2, 0, 1] });
+  const oihw = k.name;
   const conv = ctx.op('Conv', [x.name, oihw], `${layer.name}/${tag}conv`, convAttrs(geo, 1));
   const bias = addBias(ctx, layer, conv, cout);
   const y: TValue = { name: bias.name, shape: [x.shape[0], ...geo.out, cout], layout: 'nchw' };
@@ -322,8 +328,8 @@ function convolution(ctx: StepContext, layer: StepLayer, x0: TValue, key: string
     (dy, [needX]) => {
       const base = `${layer.name}/${tag}grad`;
       if (k.trainable) {
-        const dw = ctx.op('Gemm', [im2colT(ctx, x, geo, base), planesOf(ctx, dy, y, base)], `${base}/dw_mat`, { transB: 1 });
-        ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([kh, kw, cin, cout])], `${base}/dw`));
+        const dw = ctx.op('Gemm', [planesOf(ctx, dy, y, base), im2colT(ctx, x, geo, base)], `${base}/dw_mat`, { transB: 1 });
+        ctx.addWeightGrad(key, ctx.op('Reshape', [dw, ctx.ints([cout, cin, kh, kw])], `${base}/dw`));
       }
       if (biasTrainable) ctx.addWeightGrad(bias.key!, biasGrad(ctx, dy, 4, base));
       return [needX ? convInputGrad(ctx, dy, x, geo, oihw, 1, base) : undefined];

@@ -37,11 +37,18 @@ export interface WeightInput {
   shape: number[];
   /** Whether the step computes its gradient and updates it. */
   trainable: boolean;
+  /** The graph holds it as the tfjs value transposed by this permutation (absent: as tfjs holds it). */
+  perm?: number[];
 }
 
 /** The graph's dims of a value (NCHW when its layout is nchw). */
 export function dimsOf(v: TValue): number[] {
   return v.layout === 'nchw' && v.shape.length === 4 ? [v.shape[0], v.shape[3], v.shape[1], v.shape[2]] : v.shape;
+}
+
+/** The graph's dims of a weight: its tfjs shape, permuted when the graph holds it transposed. */
+export function graphDims(w: { shape: number[]; perm?: number[] }): number[] {
+  return w.perm ? w.perm.map((i) => w.shape[i]) : w.shape;
 }
 
 /** Number of elements of a shape. */
@@ -116,15 +123,22 @@ export class StepContext {
     return name;
   }
 
-  /** The graph input of a weight (created on first use); a missing weight is an error naming it. */
-  weight(key: string): { name: string; trainable: boolean; shape: number[] } {
+  /**
+   * The graph input of a weight (created on first use); a missing weight is an error naming it. With `perm`, the
+   * graph holds the weight transposed that way (a convolution's HWIO kernel as ONNX's OIHW), so no step transposes
+   * it again: the runner transposes on the way in and out, and its gradient and optimiser slots share the layout.
+   * `shape` is always the tfjs shape.
+   */
+  weight(key: string, perm?: number[]): { name: string; trainable: boolean; shape: number[] } {
     let w = this.weights.get(key);
     if (!w) {
       const shape = this.shapes.get(key);
       if (!shape) throw new GraftError(`the model has no weight ${key}; it does not match its own layer configs (save and load it again).`);
-      w = { key, shape, trainable: this.trainableKeys.has(key) };
+      w = { key, shape, trainable: this.trainableKeys.has(key), perm };
       this.weights.set(key, w);
       this.g.reserve(key);
+    } else if (String(w.perm) !== String(perm)) {
+      throw new GraftError(`internal: weight ${key} is read in two layouts by the compiled step.`);
     }
     return { name: key, trainable: w.trainable, shape: w.shape };
   }
