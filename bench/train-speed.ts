@@ -6,8 +6,10 @@
  * b. the last-stage + head step, batch 16 at each architecture's default size, SGD with momentum: the frozen prefix
  *    forward on onnxruntime plus the compiled suffix step, against PyTorch on the same split (train_speed_torch.py);
  * c. the whole-network ResNet50 step (everything trainable, BN in training mode);
- * d. peak RSS of a ResNet50 last-stage epoch: `graft train` on generated 224x224 JPEGs, VmRSS / VmHWM sampled from
- *    /proc while it runs, so per-step growth after warm-up shows (RSS at 25% against 100% of the epoch).
+ * d. peak RSS of a ResNet50 last-stage run: `graft train` for two epochs on generated 224x224 JPEGs, VmRSS / VmHWM
+ *    sampled from /proc while it runs, so per-step growth shows (RSS at 25% against 100% of each epoch). The first
+ *    epoch fills training's in-memory cache of decoded images (2.4 MB per batch of 16 at 224, by design, capped at
+ *    512 MiB of pixels); the second epoch is the one that must stay flat.
  * Under the table, onnxruntime's per-operator profile of the simple_cnn step and of every step slower than PyTorch
  * (at least one last-stage step), with GFLOP/s for convolutions and matrix products.
  *
@@ -122,6 +124,8 @@ function t10kFolder(scratch: string): string {
 
 /** The line closing the first epoch (not the progress lines within it): its images/s and seconds. */
 const EPOCH_LINE = /^epoch 1\b.*?(\d+) img\/s\s+([\d.]+)s\s*$/m;
+/** Every epoch's closing line (any epoch number). */
+const EPOCH_LINES = /^epoch (\d+)\b[^\n]*?(\d+) img\/s\s+([\d.]+)s\s*$/gm;
 
 /** Runs `graft --threads N train ...` to the end; the epoch line's images/s and seconds, and the process's. */
 function graftEpoch(args: string[], threads: number): { ips: number; epochSeconds: number; processSeconds: number; error?: string } {
@@ -337,7 +341,7 @@ async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
   const steps = Math.ceil((per * classes) / batch);
   const configFile = path.join(scratch, 'rss-config.json');
   // Only the last trunk group and the head train; no feature cache, so every step runs the prefix as a long run does.
-  fs.writeFileSync(configFile, JSON.stringify({ stages: [{ name: 'last-stage', epochs: 1, train: 1, lr: 1e-3 }], optimizer: 'sgd', momentum: 0.9 }));
+  fs.writeFileSync(configFile, JSON.stringify({ stages: [{ name: 'last-stage', epochs: 2, train: 1, lr: 1e-3 }], optimizer: 'sgd', momentum: 0.9 }));
   const args = [
     GRAFT, '--threads', String(cfg.threads), 'train', '--config', configFile, '--data', data, '--arch', 'resnet50', '--weights', 'none',
     '--val-split', '0', '--batch-size', String(batch), '--train-engine', 'onnx', '--feature-cache', 'off', '--out', path.join(scratch, 'rss-out'),
@@ -348,10 +352,10 @@ async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const samples: MemorySample[] = [];
   let output = '';
-  let epochEnd = NaN;
+  const epochEnds: number[] = [];
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
-    if (Number.isNaN(epochEnd) && EPOCH_LINE.test(output)) epochEnd = now();
+    while ([...output.matchAll(EPOCH_LINES)].length > epochEnds.length) epochEnds.push(now());
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -362,23 +366,28 @@ async function rssEpoch(cfg: Config, scratch: string): Promise<string[]> {
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(sampler);
   const loadEnd = loadAverage();
-  const m = EPOCH_LINE.exec(output);
-  if (code !== 0 || !m || !samples.length) return [`ResNet50 last-stage epoch for RSS failed: ${output.trim().split('\n').slice(-1)[0]}`];
-  const seconds = Number(m[2]);
-  const mem = epochMemory(samples, epochEnd, seconds);
-  const growth = mem.at100 - mem.at25;
-  const perStep = growth / (0.7 * steps);
-  // Bounded: the last three quarters of the epoch add less than 2% to the RSS (allocator noise, not a leak).
-  const bounded = growth <= 0.02 * mem.at25;
+  const epochs = [...output.matchAll(EPOCH_LINES)];
+  if (code !== 0 || epochs.length < 2 || !samples.length) return [`ResNet50 last-stage run for RSS failed: ${output.trim().split('\n').slice(-1)[0]}`];
+  const rows = epochs.slice(0, 2).map((m, i) => {
+    const seconds = Number(m[3]);
+    const mem = epochMemory(samples.filter((s) => s.t <= epochEnds[i]), epochEnds[i], seconds);
+    const growth = mem.at100 - mem.at25;
+    // Bounded: the last three quarters of the epoch add less than 2% to the RSS (allocator noise, not a leak).
+    const bounded = growth <= 0.02 * mem.at25;
+    const verdict = i === 0 ? 'fills the image cache' : bounded ? 'yes (under 2%)' : 'no: RSS grows';
+    return `| ${i + 1} | ${mem.peak.toFixed(0)} MiB | ${mem.at25.toFixed(0)} MiB | ${mem.at100.toFixed(0)} MiB | ${growth.toFixed(0)} MiB | ` +
+      `${(growth / (0.7 * steps)).toFixed(1)} MiB | ${fmt((per * classes) / seconds)} | ${verdict} |`;
+  });
   return [
-    `**Peak RSS of a ResNet50 last-stage epoch** (\`graft train --arch resnet50 --weights none\`, stage \`train: 1\` (conv5 + head), ` +
-      `${per * classes} JPEGs 224x224 in ${classes} classes, batch ${batch} (${steps} steps), --train-engine onnx, --feature-cache off, ` +
-      `SGD momentum, ${cfg.threads} threads; /proc/<pid>/status sampled every 100 ms; load ${load1(loadStart)} → ${load1(loadEnd)}):`,
+    `**Peak RSS of a ResNet50 last-stage run** (\`graft train --arch resnet50 --weights none\`, stage \`train: 1\` (conv5 + head), 2 epochs, ` +
+      `${per * classes} JPEGs 224x224 in ${classes} classes, batch ${batch} (${steps} steps per epoch), --train-engine onnx, --feature-cache off, ` +
+      `SGD momentum, ${cfg.threads} threads; /proc/<pid>/status sampled every 100 ms; load ${load1(loadStart)} → ${load1(loadEnd)}). ` +
+      'Epoch 1 fills training\'s cache of decoded images (by design: about 150 KB per image at 224, while the dataset fits in 512 MiB); ' +
+      'epoch 2 reads it:',
     '',
-    '| peak RSS (VmHWM) | RSS at 25% of the epoch (median of 20-30%) | RSS at 100% (median of 90-100%) | growth 25% → 100% | per step | epoch img/s | no per-step growth |',
-    '|---:|---:|---:|---:|---:|---:|---|',
-    `| ${mem.peak.toFixed(0)} MiB | ${mem.at25.toFixed(0)} MiB | ${mem.at100.toFixed(0)} MiB | ${growth.toFixed(0)} MiB | ${perStep.toFixed(1)} MiB | ${fmt((per * classes) / seconds)} | ` +
-      `${bounded ? 'yes (under 2% after warm-up)' : 'no: RSS grows after warm-up'} |`,
+    '| epoch | peak RSS so far (VmHWM) | RSS at 25% of the epoch (median of 20-30%) | RSS at 100% (median of 90-100%) | growth 25% → 100% | per step | epoch img/s | no per-step growth |',
+    '|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows,
     '',
   ];
 }
