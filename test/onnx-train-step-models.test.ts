@@ -13,7 +13,7 @@ import { allLayers } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
-import { compareGradients, exactSameAvgPools, randomBatch } from './helpers/train-step';
+import { compareGradients, exactSameAvgPools, randomBatch, referenceGradients, relErr } from './helpers/train-step';
 
 type T = tf.SymbolicTensor;
 const L = tf.layers;
@@ -32,12 +32,15 @@ function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<st
   return masks;
 }
 
+/** Softmax cross-entropy with label smoothing, as every case here trains. */
+const LOSS = { outputActivation: 'softmax', labelSmoothing: 0.1 } as const;
+
 async function checkModel(model: tf.LayersModel, options: { frozenBn: boolean; batch: number; tol?: number }): Promise<void> {
   for (const layer of allLayers(model)) if (layer.getClassName() === 'BatchNormalization') layer.trainable = !options.frozenBn;
   const shape = [options.batch, ...(model.inputs[0].shape.slice(1) as number[])];
   const units = Number(model.outputs[0].shape[1]);
   const b = randomBatch(shape, units, 5);
-  const r = await compareGradients(model, { ...b, shape }, { outputActivation: 'softmax', labelSmoothing: 0.1 }, dropoutMasks(model, options.batch, 9));
+  const r = await compareGradients(model, { ...b, shape }, LOSS, dropoutMasks(model, options.batch, 9));
   const bad = Object.entries({ loss: r.loss, ...r.grads, ...r.stats }).filter(([, e]) => !(e < (options.tol ?? 1e-4)));
   expect(bad).toEqual([]);
   expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
@@ -116,20 +119,58 @@ describe('whole-model gradients of the compiled step match tfjs autodiff', () =>
   });
 });
 
+/**
+ * The spread of tfjs's own float32 gradients: the worst relative difference between its cpu backend (the reference)
+ * and its wasm backend on the same model, batch and masks.
+ */
+async function tfjsSpread(model: tf.LayersModel, reference: Record<string, Float32Array>, batch: { x: Float32Array; labels: Int32Array; shape: number[] }, masks: Record<string, Float32Array>): Promise<number> {
+  await initBackend({ backend: 'wasm', threads: 1, log: null });
+  try {
+    const wasm = referenceGradients(model, batch, LOSS, masks);
+    return Math.max(...Object.entries(reference).map(([k, g]) => relErr(wasm.grads[k], g)));
+  } finally {
+    await initBackend({ backend: 'cpu', log: null });
+  }
+}
+
+// GRAFT_SLOW_TESTS=1: every registry architecture but the width variants, which share all their code with the entry
+// they vary (GRAFT_SLOW_VARIANTS=1 adds them); GRAFT_ARCHS=a,b runs only those. The cost is the reference: tfjs's
+// cpu backend computes a filter gradient in a plain JS loop, so a case takes minutes, VGG and the deep ResNets longer.
 const slow = process.env.GRAFT_SLOW_TESTS === '1' ? describe : describe.skip;
 slow('every registry architecture at its minimum size, fully unfrozen with a head (GRAFT_SLOW_TESTS=1)', () => {
-  const cases = listArchitectures().flatMap((s) => [
-    [s.name, s.minInputSize, true],
-    [s.name, s.minInputSize, false],
-  ]) as Array<[string, number, boolean]>;
-  test.each(cases)('%s @%i, BN frozen: %s', async (arch, size, frozenBn) => {
-    const channels = arch === 'simple_cnn' ? 1 : 3;
+  const only = process.env.GRAFT_ARCHS?.split(',').map((a) => a.trim());
+  const specs = listArchitectures().filter((s) => (only ? only.includes(s.name) : !s.variantOf || process.env.GRAFT_SLOW_VARIANTS === '1'));
+  test.each(specs.map((s) => [s.name, s.minInputSize, s.inputChannels ?? 3] as const))('%s @%i, batch norm frozen, then in training mode', async (arch, size, channels) => {
     const { model } = await createClassifier({ arch, weights: null, inputShape: [size, size, channels], classNames: ['a', 'b', 'c'] });
     randomizeWeights(model, 6, { kernels: false });
     exactSameAvgPools(model);
-    // Training-mode BN on the 1x1 maps of the last stages normalises 4 values per channel: fine, but the gradient
-    // through it is near zero and compared absolutely (see relErr's floor).
-    await checkModel(model, { frozenBn, batch: 4 });
+    const bns = allLayers(model).filter((l) => l.getClassName() === 'BatchNormalization');
+    const failures: Record<string, Array<[string, number]>> = {};
+    // Without batch norm both modes are the same step: one run.
+    for (const frozenBn of bns.length ? [true, false] : [true]) {
+      for (const bn of bns) bn.trainable = !frozenBn;
+      const batch = 4;
+      const shape = [batch, size, size, channels];
+      const b = { ...randomBatch(shape, 3, 5), shape };
+      const masks = dropoutMasks(model, batch, 9);
+      const r = await compareGradients(model, b, LOSS, masks);
+      expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
+      let tol = 1e-4;
+      const errors = Object.entries({ loss: r.loss, ...r.grads, ...r.stats });
+      if (!frozenBn && errors.some(([, e]) => !(e < tol))) {
+        // Training-mode BN at the minimum size normalises a handful of values per channel (4 on the last stages'
+        // 1x1 maps), and through tens of such layers the backward pass turns float32 rounding into errors of 1e-4 to
+        // 1e-3 in any implementation: tfjs's own cpu and wasm backends differ that much (mobilenet_v3_small: 1.1e-3
+        // at batch 4, 3.3e-4 at batch 8). There the bar is twice that spread, measured on the case; a wrong rule
+        // is off by far more. Frozen BN, and every model without BN, keep the plain 1e-4.
+        const spread = await tfjsSpread(model, r.reference, b, masks);
+        expect(spread).toBeLessThan(1e-2);
+        tol = Math.max(tol, 2 * spread);
+      }
+      const bad = errors.filter(([, e]) => !(e < tol));
+      if (bad.length) failures[`BN ${frozenBn ? 'frozen' : 'training'} (tolerance ${tol.toExponential(1)})`] = bad;
+    }
+    expect(failures).toEqual({});
     model.dispose();
-  }, 600000);
+  }, 4 * 3600 * 1000);
 });

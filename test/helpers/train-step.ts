@@ -77,6 +77,8 @@ export interface GradientComparison {
   grads: Record<string, number>;
   stats: Record<string, number>;
   worst: number;
+  /** tfjs's gradients, the reference (by weight key). */
+  reference: Record<string, Float32Array>;
 }
 
 /**
@@ -100,23 +102,43 @@ export async function compareGradients(
     onnxMasks[name] = dims.length === 4 ? (tf.tidy(() => tf.tensor(m, dims).transpose([0, 3, 1, 2]).dataSync()) as Float32Array) : m;
   }
   const compiled = await onnxGradients(model, batch.x, batch.shape, batch.labels, { groups, loss, masks: onnxMasks });
+  const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
+  const ref = referenceGradients(model, batch, loss, masks);
+  const result: GradientComparison = { loss: Math.abs(ref.loss - compiled.loss) / Math.max(Math.abs(ref.loss), 1e-3), grads: {}, stats: {}, worst: 0, reference: ref.grads };
+  for (const w of weights) {
+    const g = ref.grads[w.originalName];
+    result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g) : Infinity;
+  }
+  for (const w of statsBefore) {
+    if (compiled.stats[w.originalName]) result.stats[w.originalName] = relErr(compiled.stats[w.originalName], w.read().dataSync());
+  }
+  result.worst = Math.max(result.loss, ...Object.values(result.grads), ...Object.values(result.stats));
+  return result;
+}
+
+/**
+ * tfjs autodiff's loss and gradient of every trainable weight (by original name) on the active backend, dropout
+ * pinned to `masks`. Training-mode BN layers also move their statistics, as a training step does.
+ */
+export function referenceGradients(
+  model: tf.LayersModel,
+  batch: { x: Float32Array; shape: number[]; labels: Int32Array },
+  loss: LossOptions,
+  masks: Record<string, Float32Array> = {},
+): { loss: number; grads: Record<string, Float32Array> } {
+  const weights = model.trainableWeights;
   const restore = pinDropout(model, masks);
   try {
-    const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
     const { value, grads } = tf.variableGrads(() => {
       const out = model.apply(tf.tensor(batch.x, batch.shape), { training: true }) as tf.Tensor;
       return classificationLoss(out, batch.labels, loss);
     }, weights.map((w) => w.read() as tf.Variable));
-    const result: GradientComparison = { loss: Math.abs(value.dataSync()[0] - compiled.loss) / Math.max(Math.abs(value.dataSync()[0]), 1e-3), grads: {}, stats: {}, worst: 0 };
+    const result = { loss: value.dataSync()[0], grads: {} as Record<string, Float32Array> };
     for (const w of weights) {
       const g = grads[(w.read() as tf.Variable).name];
-      result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g.dataSync()) : Infinity;
-    }
-    for (const w of statsBefore) {
-      if (compiled.stats[w.originalName]) result.stats[w.originalName] = relErr(compiled.stats[w.originalName], w.read().dataSync());
+      if (g) result.grads[w.originalName] = g.dataSync() as Float32Array;
     }
     tf.dispose([value, ...Object.values(grads)]);
-    result.worst = Math.max(result.loss, ...Object.values(result.grads), ...Object.values(result.stats));
     return result;
   } finally {
     restore();
