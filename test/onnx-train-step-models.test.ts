@@ -148,6 +148,7 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
     const failures: Record<string, Array<[string, number]>> = {};
     // Without batch norm both modes are the same step: one run.
     for (const frozenBn of bns.length ? [true, false] : [true]) {
+      const started = Date.now();
       for (const bn of bns) bn.trainable = !frozenBn;
       const batch = 4;
       const shape = [batch, size, size, channels];
@@ -168,6 +169,9 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
         tol = Math.max(tol, 2 * spread);
       }
       const bad = errors.filter(([, e]) => !(e < tol));
+      const worst = Math.max(...errors.map(([, e]) => e));
+      // A line per mode on stderr, live: these runs take long enough that their progress and margins are worth seeing.
+      process.stderr.write(`${arch} @${size}, BN ${frozenBn ? 'frozen' : 'training'}: worst ${worst.toExponential(2)}, tolerance ${tol.toExponential(1)}, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
       if (bad.length) failures[`BN ${frozenBn ? 'frozen' : 'training'} (tolerance ${tol.toExponential(1)})`] = bad;
     }
     expect(failures).toEqual({});
