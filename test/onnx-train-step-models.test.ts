@@ -13,7 +13,7 @@ import { allLayers } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
-import { compareGradients, exactSameAvgPools, randomBatch, referenceGradients, relErr } from './helpers/train-step';
+import { compareGradients, exactSameAvgPools, randomBatch, referenceGradients, relErr, useFastCpuFilterGrad } from './helpers/train-step';
 
 type T = tf.SymbolicTensor;
 const L = tf.layers;
@@ -87,7 +87,39 @@ function vggLike(): tf.LayersModel {
   return model;
 }
 
-beforeAll(() => initBackend({ backend: 'cpu', log: null }));
+let stockFilterGrad: () => void;
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu', log: null });
+  stockFilterGrad = useFastCpuFilterGrad();
+});
+afterAll(() => stockFilterGrad());
+
+test('the reference\'s faster filter-gradient kernel gives the cpu backend\'s bits', () => {
+  const cases: Array<[number[], number[], number, 'same' | 'valid']> = [
+    [[2, 7, 6, 3], [3, 3, 3, 4], 1, 'same'],
+    [[2, 9, 8, 3], [3, 3, 3, 5], 2, 'same'],
+    [[1, 11, 11, 2], [7, 7, 2, 3], 2, 'valid'],
+    [[3, 5, 5, 4], [1, 1, 4, 6], 1, 'valid'],
+    [[2, 8, 8, 2], [3, 3, 2, 2], 2, 'valid'],
+  ];
+  const fast = tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc;
+  for (const [xs, fs, stride, pad] of cases) {
+    const rng = createRng(xs[1] * 100 + fs[0]);
+    const random = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => rng.uniform(-1, 1)), shape);
+    const x = random(xs) as tf.Tensor4D;
+    const f = random(fs) as tf.Tensor4D;
+    const dy = random(tf.tidy(() => tf.conv2d(x, f, stride, pad).shape));
+    // The gradient of sum(conv(x, k) * dy) with respect to k is Conv2DBackpropFilter(x, dy).
+    const grad = () => tf.tidy(() => tf.grad((k) => tf.sum(tf.mul(tf.conv2d(x, k as tf.Tensor4D, stride, pad), dy)))(f).dataSync());
+    const mine = grad();
+    stockFilterGrad();
+    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc).not.toBe(fast);
+    const stock = grad();
+    stockFilterGrad = useFastCpuFilterGrad();
+    expect(Array.from(mine)).toEqual(Array.from(stock));
+    tf.dispose([x, f, dy]);
+  }
+});
 
 describe('whole-model gradients of the compiled step match tfjs autodiff', () => {
   test.each([false, true])('simple_cnn 12x12, batch norm: %s', async (batchNorm) => {
