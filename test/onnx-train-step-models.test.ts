@@ -13,12 +13,12 @@ import { allLayers } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
-import { compareGradients, exactSameAvgPools, randomBatch, referenceGradients, relErr, useFastCpuFilterGrad } from './helpers/train-step';
+import { compareGradients, exactSameAvgPools, maskShape, randomBatch, referenceGradients, relErr, useFastCpuFilterGrad } from './helpers/train-step';
 
 type T = tf.SymbolicTensor;
 const L = tf.layers;
 
-/** Pinned masks for every Dropout layer of `model` at batch `n`. */
+/** Pinned masks for every Dropout layer of `model` at batch `n`, of the layer's `noise_shape` where it has one. */
 function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<string, Float32Array> {
   const rng = createRng(seed);
   const masks: Record<string, Float32Array> = {};
@@ -26,7 +26,7 @@ function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<st
     if (layer.getClassName() !== 'Dropout') continue;
     const rate = (layer as unknown as { rate: number }).rate;
     if (!(rate > 0)) continue;
-    const size = n * (layer.getInputAt(0) as T).shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
+    const size = maskShape(layer, [n, ...((layer.getInputAt(0) as T).shape.slice(1) as number[])]).reduce((a, b) => a * b, 1);
     masks[layer.name] = Float32Array.from({ length: size }, () => (rng.next() < rate ? 0 : 1 / (1 - rate)));
   }
   return masks;

@@ -28,7 +28,7 @@ export function randomBatch(shape: number[], classes: number, seed: number): { x
 }
 
 /** A dropout mask's shape (batch first, tfjs order): the layer input's, or its `noise_shape` where that says 1. */
-function maskShape(layer: tf.layers.Layer, inputShape: number[]): number[] {
+export function maskShape(layer: tf.layers.Layer, inputShape: number[]): number[] {
   const noise = (layer.getConfig() as { noiseShape?: Array<number | null> }).noiseShape;
   return noise ? inputShape.map((d, i) => noise[i] ?? d) : inputShape;
 }
