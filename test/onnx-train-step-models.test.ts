@@ -173,7 +173,8 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
   const only = process.env.GRAFT_ARCHS?.split(',').map((a) => a.trim());
   const specs = listArchitectures().filter((s) => (only ? only.includes(s.name) : !s.variantOf || process.env.GRAFT_SLOW_VARIANTS === '1'));
   test.each(specs.map((s) => [s.name, s.minInputSize, s.inputChannels ?? 3] as const))('%s @%i, batch norm frozen, then in training mode', async (arch, size, channels) => {
-    const { model } = await createClassifier({ arch, weights: null, inputShape: [size, size, channels], classNames: ['a', 'b', 'c'] });
+    // Seeded kernels: a case's margins are the same from run to run.
+    const { model } = await createClassifier({ arch, weights: null, inputShape: [size, size, channels], classNames: ['a', 'b', 'c'], seed: 6 });
     randomizeWeights(model, 6, { kernels: false });
     exactSameAvgPools(model);
     const bns = allLayers(model).filter((l) => l.getClassName() === 'BatchNormalization');
