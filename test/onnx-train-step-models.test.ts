@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { createClassifier } from '../src/models/classifier';
 import { listArchitectures } from '../src/models/registry';
-import { allLayers, syncFrozenBatchNorm } from '../src/train/freeze';
+import { allLayers } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
@@ -165,31 +165,6 @@ async function tfjsSpread(model: tf.LayersModel, reference: Record<string, Float
   }
 }
 
-/**
- * Sets each BN layer's moving statistics to the batch statistics of its input on `batch` (one training-mode pass,
- * where every BN normalises with them), so frozen mode normalises as training mode does. With the random statistics
- * of randomizeWeights, activations grow block after block in frozen mode, and through resnet152's 50 residual blocks
- * they overflowed until every gradient was zero.
- */
-function calibrateBatchNorm(model: tf.LayersModel, bns: tf.layers.Layer[], batch: { x: Float32Array; shape: number[] }): void {
-  if (!bns.length) return;
-  syncFrozenBatchNorm(model);
-  const probe = tf.model({ inputs: model.inputs, outputs: bns.map((l) => l.getInputAt(0) as T) });
-  const stats = tf.tidy(() => {
-    const outs = [probe.apply(tf.tensor(batch.x, batch.shape), { training: true })].flat() as tf.Tensor[];
-    return outs.map((o) => tf.moments(o, [...Array(o.rank - 1).keys()]));
-  });
-  bns.forEach((l, i) => {
-    const ws = l.weights.map((w) => {
-      if (w.originalName.endsWith('moving_mean')) return stats[i].mean;
-      if (w.originalName.endsWith('moving_variance')) return stats[i].variance;
-      return w.read();
-    });
-    l.setWeights(ws);
-  });
-  tf.dispose(stats.flatMap((s) => [s.mean, s.variance]));
-}
-
 // GRAFT_SLOW_TESTS=1: every registry architecture but the width variants, which share all their code with the entry
 // they vary (GRAFT_SLOW_VARIANTS=1 adds them); GRAFT_ARCHS=a,b runs only those. The cost is the reference, tfjs's
 // cpu backend, whose kernels are plain JS loops: a case takes minutes, VGG and the deep ResNets longer.
@@ -208,15 +183,15 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
     const shape = [batch, size, size, channels];
     const b = { ...randomBatch(shape, 3, 5), shape };
     const masks = dropoutMasks(model, batch, 9);
-    calibrateBatchNorm(model, bns, b);
     // Without batch norm both modes are the same step: one run.
     for (const frozenBn of bns.length ? [true, false] : [true]) {
       const started = Date.now();
       for (const bn of bns) bn.trainable = !frozenBn;
       const r = await compareGradients(model, b, LOSS, masks);
       expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
-      // Every kernel gets some gradient: a case where the activations overflowed and every gradient is zero on
-      // both sides would otherwise pass with no error at all (resnet152 did, before calibrateBatchNorm).
+      // Every kernel gets some gradient: a case where every gradient is zero on both sides would pass with no error
+      // at all (resnet152 with frozen BN did, worst error 0: with randomizeWeights's statistics its activations
+      // presumably saturate the softmax; not yet looked into).
       const silent = model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
       expect(silent).toEqual([]);
       let tol = 1e-4;
