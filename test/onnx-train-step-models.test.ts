@@ -13,12 +13,12 @@ import { allLayers } from '../src/train/freeze';
 import { splitModel } from '../src/models/split';
 import { createRng } from '../src/util/rng';
 import { randomizeWeights } from './helpers/onnx-models';
-import { compareGradients, exactSameAvgPools, randomBatch } from './helpers/train-step';
+import { compareGradients, exactSameAvgPools, maskShape, randomBatch, referenceGradients, relErr, useFastCpuFilterGrad } from './helpers/train-step';
 
 type T = tf.SymbolicTensor;
 const L = tf.layers;
 
-/** Pinned masks for every Dropout layer of `model` at batch `n`. */
+/** Pinned masks for every Dropout layer of `model` at batch `n`, of the layer's `noise_shape` where it has one. */
 function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<string, Float32Array> {
   const rng = createRng(seed);
   const masks: Record<string, Float32Array> = {};
@@ -26,18 +26,21 @@ function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Record<st
     if (layer.getClassName() !== 'Dropout') continue;
     const rate = (layer as unknown as { rate: number }).rate;
     if (!(rate > 0)) continue;
-    const size = n * (layer.getInputAt(0) as T).shape.slice(1).reduce((a: number, b) => a * (b as number), 1);
+    const size = maskShape(layer, [n, ...((layer.getInputAt(0) as T).shape.slice(1) as number[])]).reduce((a, b) => a * b, 1);
     masks[layer.name] = Float32Array.from({ length: size }, () => (rng.next() < rate ? 0 : 1 / (1 - rate)));
   }
   return masks;
 }
+
+/** Softmax cross-entropy with label smoothing, as every case here trains. */
+const LOSS = { outputActivation: 'softmax', labelSmoothing: 0.1 } as const;
 
 async function checkModel(model: tf.LayersModel, options: { frozenBn: boolean; batch: number; tol?: number }): Promise<void> {
   for (const layer of allLayers(model)) if (layer.getClassName() === 'BatchNormalization') layer.trainable = !options.frozenBn;
   const shape = [options.batch, ...(model.inputs[0].shape.slice(1) as number[])];
   const units = Number(model.outputs[0].shape[1]);
   const b = randomBatch(shape, units, 5);
-  const r = await compareGradients(model, { ...b, shape }, { outputActivation: 'softmax', labelSmoothing: 0.1 }, dropoutMasks(model, options.batch, 9));
+  const r = await compareGradients(model, { ...b, shape }, LOSS, dropoutMasks(model, options.batch, 9));
   const bad = Object.entries({ loss: r.loss, ...r.grads, ...r.stats }).filter(([, e]) => !(e < (options.tol ?? 1e-4)));
   expect(bad).toEqual([]);
   expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
@@ -84,7 +87,39 @@ function vggLike(): tf.LayersModel {
   return model;
 }
 
-beforeAll(() => initBackend({ backend: 'cpu', log: null }));
+let stockFilterGrad: () => void;
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu', log: null });
+  stockFilterGrad = useFastCpuFilterGrad();
+});
+afterAll(() => stockFilterGrad());
+
+test('the reference\'s faster filter-gradient kernel gives the cpu backend\'s bits', () => {
+  const cases: Array<[number[], number[], number, 'same' | 'valid']> = [
+    [[2, 7, 6, 3], [3, 3, 3, 4], 1, 'same'],
+    [[2, 9, 8, 3], [3, 3, 3, 5], 2, 'same'],
+    [[1, 11, 11, 2], [7, 7, 2, 3], 2, 'valid'],
+    [[3, 5, 5, 4], [1, 1, 4, 6], 1, 'valid'],
+    [[2, 8, 8, 2], [3, 3, 2, 2], 2, 'valid'],
+  ];
+  const fast = tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc;
+  for (const [xs, fs, stride, pad] of cases) {
+    const rng = createRng(xs[1] * 100 + fs[0]);
+    const random = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => rng.uniform(-1, 1)), shape);
+    const x = random(xs) as tf.Tensor4D;
+    const f = random(fs) as tf.Tensor4D;
+    const dy = random(tf.tidy(() => tf.conv2d(x, f, stride, pad).shape));
+    // The gradient of sum(conv(x, k) * dy) with respect to k is Conv2DBackpropFilter(x, dy).
+    const grad = () => tf.tidy(() => tf.grad((k) => tf.sum(tf.mul(tf.conv2d(x, k as tf.Tensor4D, stride, pad), dy)))(f).dataSync());
+    const mine = grad();
+    stockFilterGrad();
+    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc).not.toBe(fast);
+    const stock = grad();
+    stockFilterGrad = useFastCpuFilterGrad();
+    expect(Array.from(mine)).toEqual(Array.from(stock));
+    tf.dispose([x, f, dy]);
+  }
+});
 
 describe('whole-model gradients of the compiled step match tfjs autodiff', () => {
   test.each([false, true])('simple_cnn 12x12, batch norm: %s', async (batchNorm) => {
@@ -116,20 +151,69 @@ describe('whole-model gradients of the compiled step match tfjs autodiff', () =>
   });
 });
 
+/**
+ * The spread of tfjs's own float32 gradients: the worst relative difference between its cpu backend (the reference)
+ * and its wasm backend on the same model, batch and masks.
+ */
+async function tfjsSpread(model: tf.LayersModel, reference: Record<string, Float32Array>, batch: { x: Float32Array; labels: Int32Array; shape: number[] }, masks: Record<string, Float32Array>): Promise<number> {
+  await initBackend({ backend: 'wasm', threads: 1, log: null });
+  try {
+    const wasm = referenceGradients(model, batch, LOSS, masks);
+    return Math.max(...Object.entries(reference).map(([k, g]) => relErr(wasm.grads[k], g)));
+  } finally {
+    await initBackend({ backend: 'cpu', log: null });
+  }
+}
+
+// GRAFT_SLOW_TESTS=1: every registry architecture but the width variants, which share all their code with the entry
+// they vary (GRAFT_SLOW_VARIANTS=1 adds them); GRAFT_ARCHS=a,b runs only those. The cost is the reference, tfjs's
+// cpu backend, whose kernels are plain JS loops: a case takes minutes, VGG and the deep ResNets longer.
 const slow = process.env.GRAFT_SLOW_TESTS === '1' ? describe : describe.skip;
 slow('every registry architecture at its minimum size, fully unfrozen with a head (GRAFT_SLOW_TESTS=1)', () => {
-  const cases = listArchitectures().flatMap((s) => [
-    [s.name, s.minInputSize, true],
-    [s.name, s.minInputSize, false],
-  ]) as Array<[string, number, boolean]>;
-  test.each(cases)('%s @%i, BN frozen: %s', async (arch, size, frozenBn) => {
-    const channels = arch === 'simple_cnn' ? 1 : 3;
-    const { model } = await createClassifier({ arch, weights: null, inputShape: [size, size, channels], classNames: ['a', 'b', 'c'] });
+  const only = process.env.GRAFT_ARCHS?.split(',').map((a) => a.trim());
+  const specs = listArchitectures().filter((s) => (only ? only.includes(s.name) : !s.variantOf || process.env.GRAFT_SLOW_VARIANTS === '1'));
+  test.each(specs.map((s) => [s.name, s.minInputSize, s.inputChannels ?? 3] as const))('%s @%i, batch norm frozen, then in training mode', async (arch, size, channels) => {
+    // Seeded kernels: a case's margins are the same from run to run.
+    const { model } = await createClassifier({ arch, weights: null, inputShape: [size, size, channels], classNames: ['a', 'b', 'c'], seed: 6 });
     randomizeWeights(model, 6, { kernels: false });
     exactSameAvgPools(model);
-    // Training-mode BN on the 1x1 maps of the last stages normalises 4 values per channel: fine, but the gradient
-    // through it is near zero and compared absolutely (see relErr's floor).
-    await checkModel(model, { frozenBn, batch: 4 });
+    const bns = allLayers(model).filter((l) => l.getClassName() === 'BatchNormalization');
+    const failures: Record<string, Array<[string, number]>> = {};
+    const batch = 4;
+    const shape = [batch, size, size, channels];
+    const b = { ...randomBatch(shape, 3, 5), shape };
+    const masks = dropoutMasks(model, batch, 9);
+    // Without batch norm both modes are the same step: one run.
+    for (const frozenBn of bns.length ? [true, false] : [true]) {
+      const started = Date.now();
+      for (const bn of bns) bn.trainable = !frozenBn;
+      const r = await compareGradients(model, b, LOSS, masks);
+      expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
+      // Every kernel gets some gradient: a case where every gradient is zero on both sides would pass with no error
+      // at all (resnet152 with frozen BN did, worst error 0: with randomizeWeights's statistics its activations
+      // presumably saturate the softmax; not yet looked into).
+      const silent = model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
+      expect(silent).toEqual([]);
+      let tol = 1e-4;
+      const errors = Object.entries({ loss: r.loss, ...r.grads, ...r.stats });
+      if (!frozenBn && errors.some(([, e]) => !(e < tol))) {
+        // Training-mode BN at the minimum size normalises a handful of values per channel (4 on the last stages'
+        // 1x1 maps), and through tens of such layers the backward pass turns float32 rounding into errors of 1e-4 to
+        // a few 1e-3 in any implementation: tfjs's own cpu and wasm backends differ that much (mobilenet_v2 2.1e-3,
+        // mobilenet_v3_small 1.1e-3, or 3.3e-4 at batch 8, mobilenet_v3_large 3.6e-3), while the compiled step is
+        // 0.7-1.2 times that spread from the cpu reference. There the bar is twice the spread, measured on the case;
+        // a wrong rule is off by far more. Frozen BN, and every model without BN, keep the plain 1e-4.
+        const spread = await tfjsSpread(model, r.reference, b, masks);
+        expect(spread).toBeLessThan(1e-2);
+        tol = Math.max(tol, 2 * spread);
+      }
+      const bad = errors.filter(([, e]) => !(e < tol));
+      const worst = Math.max(...errors.map(([, e]) => e));
+      // A line per mode on stderr, live: these runs take long enough that their progress and margins are worth seeing.
+      process.stderr.write(`${arch} @${size}, BN ${frozenBn ? 'frozen' : 'training'}: worst ${worst.toExponential(2)}, tolerance ${tol.toExponential(1)}, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+      if (bad.length) failures[`BN ${frozenBn ? 'frozen' : 'training'} (tolerance ${tol.toExponential(1)})`] = bad;
+    }
+    expect(failures).toEqual({});
     model.dispose();
-  }, 600000);
+  }, 4 * 3600 * 1000);
 });

@@ -28,7 +28,7 @@ export function randomBatch(shape: number[], classes: number, seed: number): { x
 }
 
 /** A dropout mask's shape (batch first, tfjs order): the layer input's, or its `noise_shape` where that says 1. */
-function maskShape(layer: tf.layers.Layer, inputShape: number[]): number[] {
+export function maskShape(layer: tf.layers.Layer, inputShape: number[]): number[] {
   const noise = (layer.getConfig() as { noiseShape?: Array<number | null> }).noiseShape;
   return noise ? inputShape.map((d, i) => noise[i] ?? d) : inputShape;
 }
@@ -77,6 +77,8 @@ export interface GradientComparison {
   grads: Record<string, number>;
   stats: Record<string, number>;
   worst: number;
+  /** tfjs's gradients, the reference (by weight key). */
+  reference: Record<string, Float32Array>;
 }
 
 /**
@@ -100,25 +102,106 @@ export async function compareGradients(
     onnxMasks[name] = dims.length === 4 ? (tf.tidy(() => tf.tensor(m, dims).transpose([0, 3, 1, 2]).dataSync()) as Float32Array) : m;
   }
   const compiled = await onnxGradients(model, batch.x, batch.shape, batch.labels, { groups, loss, masks: onnxMasks });
+  const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
+  const ref = referenceGradients(model, batch, loss, masks);
+  const result: GradientComparison = { loss: Math.abs(ref.loss - compiled.loss) / Math.max(Math.abs(ref.loss), 1e-3), grads: {}, stats: {}, worst: 0, reference: ref.grads };
+  for (const w of weights) {
+    const g = ref.grads[w.originalName];
+    result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g) : Infinity;
+  }
+  for (const w of statsBefore) {
+    if (compiled.stats[w.originalName]) result.stats[w.originalName] = relErr(compiled.stats[w.originalName], w.read().dataSync());
+  }
+  result.worst = Math.max(result.loss, ...Object.values(result.grads), ...Object.values(result.stats));
+  return result;
+}
+
+/**
+ * tfjs autodiff's loss and gradient of every trainable weight (by original name) on the active backend, dropout
+ * pinned to `masks`. Training-mode BN layers also move their statistics, as a training step does.
+ */
+export function referenceGradients(
+  model: tf.LayersModel,
+  batch: { x: Float32Array; shape: number[]; labels: Int32Array },
+  loss: LossOptions,
+  masks: Record<string, Float32Array> = {},
+): { loss: number; grads: Record<string, Float32Array> } {
+  const weights = model.trainableWeights;
   const restore = pinDropout(model, masks);
   try {
-    const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
     const { value, grads } = tf.variableGrads(() => {
       const out = model.apply(tf.tensor(batch.x, batch.shape), { training: true }) as tf.Tensor;
       return classificationLoss(out, batch.labels, loss);
     }, weights.map((w) => w.read() as tf.Variable));
-    const result: GradientComparison = { loss: Math.abs(value.dataSync()[0] - compiled.loss) / Math.max(Math.abs(value.dataSync()[0]), 1e-3), grads: {}, stats: {}, worst: 0 };
+    const result = { loss: value.dataSync()[0], grads: {} as Record<string, Float32Array> };
     for (const w of weights) {
       const g = grads[(w.read() as tf.Variable).name];
-      result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g.dataSync()) : Infinity;
-    }
-    for (const w of statsBefore) {
-      if (compiled.stats[w.originalName]) result.stats[w.originalName] = relErr(compiled.stats[w.originalName], w.read().dataSync());
+      if (g) result.grads[w.originalName] = g.dataSync() as Float32Array;
     }
     tf.dispose([value, ...Object.values(grads)]);
-    result.worst = Math.max(result.loss, ...Object.values(result.grads), ...Object.values(result.stats));
     return result;
   } finally {
     restore();
   }
+}
+
+/**
+ * tfjs cpu's Conv2DBackpropFilter with the same loops, the same order of accumulation (a double per filter tap,
+ * rounded to float32 once) and so the same bits, indexing the typed arrays directly: the stock kernel reads every
+ * element through TensorBuffer.get, about 100 ns a read, which made it 80% of a registry-wide gradient check.
+ */
+const fastFilterGrad: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number;
+    pad: 'valid' | 'same' | number;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+  };
+  if (dataFormat === 'NCHW') throw new Error('fastFilterGrad: NHWC only');
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const data = (backend as unknown as { data: { get(id: unknown): { values: Float32Array } } }).data;
+  const xv = data.get(x.dataId).values;
+  const dyv = data.get(dy.dataId).values;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth, inChannels, outChannels, batchSize } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const dw = new Float32Array(fh * fw * inChannels * outChannels);
+  for (let wR = 0; wR < fh; ++wR) {
+    const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
+    const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
+    for (let wC = 0; wC < fw; ++wC) {
+      const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
+      const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
+      for (let d1 = 0; d1 < inChannels; ++d1) {
+        for (let d2 = 0; d2 < outChannels; ++d2) {
+          let dot = 0;
+          for (let b = 0; b < batchSize; ++b) {
+            for (let yR = yRMin; yR < yRMax; ++yR) {
+              const xRow = (b * inHeight + wR + yR * sh - top) * inWidth;
+              const dyRow = (b * outHeight + yR) * outWidth;
+              for (let yC = yCMin; yC < yCMax; ++yC) {
+                dot += xv[(xRow + wC + yC * sw - left) * inChannels + d1] * dyv[(dyRow + yC) * outChannels + d2];
+              }
+            }
+          }
+          dw[((wR * fw + wC) * inChannels + d1) * outChannels + d2] = dot;
+        }
+      }
+    }
+  }
+  return (backend as unknown as { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }).makeTensorInfo(filterShape, 'float32', dw);
+};
+
+/** Puts `fastFilterGrad` in place of the cpu backend's Conv2DBackpropFilter; returns the function that puts tfjs's back. */
+export function useFastCpuFilterGrad(): () => void {
+  const stock = tf.getKernel('Conv2DBackpropFilter', 'cpu');
+  if (!stock) throw new Error('the cpu backend has no Conv2DBackpropFilter');
+  tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
+  tf.registerKernel({ ...stock, kernelFunc: fastFilterGrad });
+  return () => {
+    tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
+    tf.registerKernel(stock);
+  };
 }
