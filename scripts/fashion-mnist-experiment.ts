@@ -493,9 +493,6 @@ function trunkGap(sources: Results['sources']): string {
   return `it saw ${(a.trainImages / b.trainImages).toFixed(0)} times as many images for ${(a.epochs / b.epochs).toFixed(0)} times as many epochs (see the trunk table)`;
 }
 
-/** What the larger-trunk comparison shows and does not, kept beside its table (written from the measured rows). */
-const LARGE_NOTE: string[] = [];
-
 /** What this round could and could not run (the machine was shared); kept beside the numbers it explains. */
 const ROUND_NOTE = [
   '## This round\'s runs', '',
@@ -505,9 +502,34 @@ const ROUND_NOTE = [
   'trunk\'s 6,000 per class for 8 epochs; the grid ran as one process per seed and size (`--first-seed`, `--seeds 1`,',
   '`--sizes`; single-threaded with `GRAFT_THREADS=1`, which lost less time to the crowded machine) merged with `--merge`; the',
   'raw rows are in [fashion-mnist-results.json](fashion-mnist-results.json). The',
-  'full-data run (`--only full,full-noaug`) and the resnet50 trunk (`--only large-source,large-grid`) did not run:',
-  'their code is in the script, unmeasured.', '',
+  'full-data run (`--only full,full-noaug`) did not run: its code is in the script, unmeasured.', '',
 ];
+
+/** How the larger-trunk rows were run, and which of its grid did not run, from the rows themselves. */
+function largeRoundNote(grid: GridRow[], sizes: number[]): string[] {
+  const large = grid.filter((r) => r.trunk !== 'simple_cnn');
+  if (!large.length) return ['The resnet50 trunk (`--only large-source,large-grid`) did not run: its code is in the script, unmeasured.', ''];
+  const arch = large[0].trunk;
+  // The simple_cnn grid's seeds are the ones the larger trunk is compared on.
+  const allSeeds = [...new Set(grid.filter((r) => r.trunk === 'simple_cnn').map((r) => r.seed))].sort((a, b) => a - b);
+  const missing = (['frozen', 'finetune'] as const).map((m) => {
+    const gaps = sizes.map((n) => {
+      const seeds = allSeeds.filter((seed) => !large.some((r) => r.method === m && r.n === n && r.seed === seed));
+      return seeds.length ? `n=${n} seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}` : '';
+    }).filter(Boolean);
+    return gaps.length ? `${SHORT[m]}: ${gaps.join(', ')}` : '';
+  }).filter(Boolean);
+  return [
+    `The ${arch} trunk and its grid ran in the last 35 minutes of the round, at normal priority (loads in the cost table): the trunk`,
+    'as one process on both cores (`npm run experiment -- --only large-source`), then the grid as independent single-threaded',
+    'processes (`GRAFT_THREADS=1 npm run experiment -- --only large-grid --large-trunk <trunk> --first-seed S --seeds 1 --sizes N',
+    '--methods M`), two at a time, frozen trunk + head for every seed first, then fine-tuning seed by seed; their folders were',
+    'merged with `--merge` into this report. Training on graft\'s step compiled for onnxruntime (`--train-engine auto`),',
+    `which made the ${arch} grid affordable on 2 cores. ` +
+      (missing.length ? `Not run before the deadline, so missing from the ${arch} rows: ${missing.join('; ')}.` : 'Every seed and size of its grid ran.'),
+    '',
+  ];
+}
 
 /** One table: rows are methods, columns sizes, cells mean ± std (seeds). */
 function gridTable(rows: GridRow[], sizes: number[], methods: readonly Method[]): string[] {
@@ -635,7 +657,50 @@ async function largeSection(results: Results, large: GridRow[], docs: string): P
     '| trunk | source training | per target run: frozen + head | per target run: fine-tuned | target runs trained on |', '| --- | --- | --- | --- | --- |',
     `| simple_cnn | ${cnn.seconds.toFixed(0)} s (${cnn.trainImages} images x ${cnn.epochs} epochs, ${cnn.trainEngine ?? 'tfjs wasm'}) | ${seconds(small, 'frozen')} | ${seconds(small, 'finetune')} | ${engines(small, 'trainEngine')}, ${loads(small)} |`,
     src ? `| ${arch} | ${src.seconds.toFixed(0)} s (${src.trainImages} images x ${src.epochs} epochs, ${src.trainEngine}, load ${src.loadBefore.toFixed(1)} → ${src.loadAfter.toFixed(1)}) | ${seconds(large, 'frozen')} | ${seconds(large, 'finetune')} | ${engines(large, 'trainEngine')}, ${loads(large)} |` : `| ${arch} | – | ${seconds(large, 'frozen')} | ${seconds(large, 'finetune')} | ${engines(large, 'trainEngine')}, ${loads(large)} |`, '',
-    ...LARGE_NOTE, '');
+    ...largeNote({ arch, sizes, large, small, src, cnn, pick }), '');
+  return lines;
+}
+
+/** What the larger-trunk comparison shows and what it cannot, from its rows: the words follow the numbers. */
+function largeNote(c: {
+  arch: string;
+  sizes: number[];
+  large: GridRow[];
+  small: GridRow[];
+  src?: Timed & { epochs: number; bestEpoch?: number; trainImages: number };
+  cnn: Timed & { epochs: number; trainImages: number };
+  pick: (rows: GridRow[], n: number, method: Method) => GridRow[];
+}): string[] {
+  const { arch, sizes, large, small, src, cnn, pick } = c;
+  const summary = (method: Method) => {
+    const d = sizes.map((n) => ({ n, ...paired(pick(large, n, method), pick(small, n, method), [arch, 'simple_cnn']) })).filter((x) => x.k);
+    const label = SHORT[method][0].toUpperCase() + SHORT[method].slice(1);
+    if (!d.length) return `${label}: not measured`;
+    const gaps = d.map((x) => x.gap);
+    const where = (word: string) => d.filter((x) => x.text.includes(word)).map((x) => `n=${x.n}`);
+    const better = where(`${arch} better`), worse = where('simple_cnn better');
+    return `${label}: ${Math.min(...gaps).toFixed(1)} to ${Math.max(...gaps).toFixed(1)} points against the simple_cnn trunk` +
+      ` (beyond two standard errors ${better.length ? `in ${arch}'s favour at ${better.join(', ')}` : `in ${arch}'s favour nowhere`}` +
+      `${worse.length ? `, in simple_cnn's at ${worse.join(', ')}` : ''})`;
+  };
+  const vsScratch = sizes.map((n) => verdict([...large, ...pick(small, n, 'scratch')], n));
+  const helps = sizes.filter((_, i) => vsScratch[i].includes('transfer helps'));
+  const hurts = sizes.filter((_, i) => vsScratch[i].includes('transfer hurts'));
+  const mean = (rows: GridRow[], method: Method) => meanStd(rows.filter((r) => r.method === method).map((r) => r.seconds)).mean;
+  const lines = [
+    `**What it shows.** ${summary('frozen')}. ${summary('finetune')}. Against scratch, the ${arch} trunk's better method helped beyond two standard errors`,
+    `${helps.length ? `at n=${helps.join(', ')}` : 'at no size'}${hurts.length ? ` and hurt at n=${hurts.join(', ')}` : ''}.`,
+  ];
+  if (src) {
+    lines.push(`This compares the two trunks as they could be trained here, not the architectures: ${arch} saw ${src.trainImages} images for ${src.epochs} epochs`,
+      `(kept ${src.bestEpoch}) where simple_cnn saw ${cnn.trainImages} for ${cnn.epochs}, and reached ${pct(src.accuracy)}% against ${pct(cnn.accuracy)}% on its own classes; its 23.6 million`,
+      'weights were learnt from scratch on 28x28 images upsampled to 32x32, which is where ImageNet trunks are weakest, and each trunk gets its',
+      `architecture's default new head (${arch}: average pooling and the output layer; simple_cnn: flatten, dense 128, dropout 0.5).`,
+      `**Cost.** Training and testing the ${arch} trunk took ${src.seconds.toFixed(0)} s (${((src.trainImages * src.epochs) / src.seconds).toFixed(1)} image-epochs per second, ${src.trainEngine}); the simple_cnn`,
+      `trunk took ${cnn.seconds.toFixed(0)} s (${((cnn.trainImages * cnn.epochs) / cnn.seconds).toFixed(1)} per second, ${cnn.trainEngine ?? 'tfjs wasm'}, an earlier round at another load). A target run with the ${arch}`,
+      `trunk took ${mean(large, 'frozen').toFixed(0)} s frozen and ${mean(large, 'finetune').toFixed(0)} s fine-tuned on one thread (the compiled step), the simple_cnn grid's runs`,
+      `${mean(small, 'frozen').toFixed(0)} s and ${mean(small, 'finetune').toFixed(0)} s (tfjs wasm, one thread, load 25 to 60): the engines and loads differ, so these say what each cost, not which is faster.`);
+  }
   return lines;
 }
 
@@ -710,7 +775,7 @@ async function writeResults(results: Results, args: Args): Promise<void> {
       'The first round\'s baseline (default simple_cnn, no augmentation, 6 epochs, 60,000 images) reached 91.6% in 2,965 s.', '');
   }
   if (grid.length) lines.push(...expectations(grid, results.sources));
-  lines.push(...ROUND_NOTE);
+  lines.push(...ROUND_NOTE, ...largeRoundNote(results.grid, [...new Set(results.grid.map((r) => r.n))].sort((a, b) => a - b)));
   fs.writeFileSync(path.join(docs, 'RESULTS.md'), lines.join('\n'));
   // The raw rows beside the report they make (merged from every --merge folder).
   fs.writeFileSync(path.join(docs, 'fashion-mnist-results.json'), JSON.stringify(results, null, 2) + '\n');
