@@ -523,7 +523,8 @@ function largeRoundNote(grid: GridRow[], sizes: number[]): string[] {
     `The ${arch} trunk and its grid ran in the last 35 minutes of the round, at normal priority (loads in the cost table): the trunk`,
     'as one process on both cores (`npm run experiment -- --only large-source`), then the grid as independent single-threaded',
     'processes (`GRAFT_THREADS=1 npm run experiment -- --only large-grid --large-trunk <trunk> --first-seed S --seeds 1 --sizes N',
-    '--methods M`), two at a time, frozen trunk + head for every seed first, then fine-tuning seed by seed; their folders were',
+    '--methods M`), two at a time, frozen trunk + head for every seed first, then fine-tuning seed by seed',
+    '([scripts/fashion-mnist-large-runs.sh](../scripts/fashion-mnist-large-runs.sh)); their folders were',
     'merged with `--merge` into this report. Training on graft\'s step compiled for onnxruntime (`--train-engine auto`),',
     `which made the ${arch} grid affordable on 2 cores. ` +
       (missing.length ? `Not run before the deadline, so missing from the ${arch} rows: ${missing.join('; ')}.` : 'Every seed and size of its grid ran.'),
@@ -679,9 +680,9 @@ function largeNote(c: {
     const gaps = d.map((x) => x.gap);
     const where = (word: string) => d.filter((x) => x.text.includes(word)).map((x) => `n=${x.n}`);
     const better = where(`${arch} better`), worse = where('simple_cnn better');
+    const beyond = [better.length ? `in ${arch}'s favour at ${better.join(', ')}` : '', worse.length ? `in simple_cnn's favour at ${worse.join(', ')}` : ''].filter(Boolean);
     return `${label}: ${Math.min(...gaps).toFixed(1)} to ${Math.max(...gaps).toFixed(1)} points against the simple_cnn trunk` +
-      ` (beyond two standard errors ${better.length ? `in ${arch}'s favour at ${better.join(', ')}` : `in ${arch}'s favour nowhere`}` +
-      `${worse.length ? `, in simple_cnn's at ${worse.join(', ')}` : ''})`;
+      ` (${beyond.length ? `beyond two standard errors ${beyond.join(' and ')}` : 'never beyond two standard errors'})`;
   };
   const vsScratch = sizes.map((n) => verdict([...large, ...pick(small, n, 'scratch')], n));
   const helps = sizes.filter((_, i) => vsScratch[i].includes('transfer helps'));
