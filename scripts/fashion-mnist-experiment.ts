@@ -696,7 +696,14 @@ function largeNote(c: {
     lines.push(`This compares the two trunks as they could be trained here, not the architectures: ${arch} saw ${src.trainImages} images for ${src.epochs} epochs`,
       `(kept ${src.bestEpoch}) where simple_cnn saw ${cnn.trainImages} for ${cnn.epochs}, and reached ${pct(src.accuracy)}% against ${pct(cnn.accuracy)}% on its own classes; its 23.6 million`,
       'weights were learnt from scratch on 28x28 images upsampled to 32x32, which is where ImageNet trunks are weakest, and each trunk gets its',
-      `architecture's default new head (${arch}: average pooling and the output layer; simple_cnn: flatten, dense 128, dropout 0.5).`,
+      `architecture's default new head (${arch}: average pooling and the output layer; simple_cnn: flatten, dense 128, dropout 0.5).`);
+    const gaps = sizes.flatMap((n) => (['frozen', 'finetune'] as const).map((m) => paired(pick(large, n, m), pick(small, n, m), [arch, 'simple_cnn']).gap)).filter(Number.isFinite);
+    if (gaps.length && Math.max(...gaps) < 0) {
+      lines.push(`So a user should not expect an ImageNet-style architecture to be the better source by itself: a trunk transfers what it`,
+        `learnt, and ${arch} trained from scratch on a few thousand small images learnt less here than simple_cnn did on ${cnn.trainImages}. The architecture`,
+        'pays off with weights learnt on far more data (ImageNet): 2 cores cannot learn them in a round, and this machine cannot download them.');
+    }
+    lines.push(
       `**Cost.** Training and testing the ${arch} trunk took ${src.seconds.toFixed(0)} s (${((src.trainImages * src.epochs) / src.seconds).toFixed(1)} image-epochs per second, ${src.trainEngine}); the simple_cnn`,
       `trunk took ${cnn.seconds.toFixed(0)} s (${((cnn.trainImages * cnn.epochs) / cnn.seconds).toFixed(1)} per second, ${cnn.trainEngine ?? 'tfjs wasm'}, an earlier round at another load). A target run with the ${arch}`,
       `trunk took ${mean(large, 'frozen').toFixed(0)} s frozen and ${mean(large, 'finetune').toFixed(0)} s fine-tuned on one thread (the compiled step), the simple_cnn grid's runs`,
