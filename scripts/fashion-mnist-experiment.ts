@@ -692,6 +692,8 @@ function largeNote(c: {
     `**What it shows.** ${summary('frozen')}. ${summary('finetune')}. Against scratch, the ${arch} trunk's better method helped beyond two standard errors`,
     `${helps.length ? `at n=${helps.join(', ')}` : 'at no size'}${hurts.length ? ` and hurt at n=${hurts.join(', ')}` : ''}.`,
   ];
+  const unfreeze = sizes.map((n) => paired(pick(large, n, 'finetune'), pick(large, n, 'frozen'), ['fine-tuning', 'frozen']).gap).filter(Number.isFinite);
+  if (unfreeze.length) lines.push(`Unfreezing the ${arch} trunk afterwards changed accuracy by ${Math.min(...unfreeze).toFixed(1)} to ${Math.max(...unfreeze).toFixed(1)} points against its frozen trunk (same seeds).`);
   if (src) {
     lines.push(`This compares the two trunks as they could be trained here, not the architectures: ${arch} saw ${src.trainImages} images for ${src.epochs} epochs`,
       `(kept ${src.bestEpoch}) where simple_cnn saw ${cnn.trainImages} for ${cnn.epochs}, and reached ${pct(src.accuracy)}% against ${pct(cnn.accuracy)}% on its own classes; its 23.6 million`,
