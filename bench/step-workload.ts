@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createOnnxPrefixRunner } from '../src/engine/onnx-runners';
 import { CompiledStep, createOnnxTrainStep } from '../src/engine/onnx-train-step';
 import { createClassifier } from '../src/models/classifier';
+import type { SimpleCnnOptions } from '../src/models/simple_cnn';
 import type { LayerGroup } from '../src/io/graft-json';
 import type { Runner } from '../src/models/runner';
 import { SplitModel, splitModel } from '../src/models/split';
@@ -39,6 +40,8 @@ export interface StepWorkloadOptions {
   threads: number;
   /** Seed of the random batch. */
   seed?: number;
+  /** `simple_cnn` options (widths, depth, batch norm), as a recipe's `simpleCnn`. */
+  simpleCnn?: SimpleCnnOptions;
 }
 
 /** An opened workload: the model, its compiled step and a fixed batch. */
@@ -79,6 +82,7 @@ export async function openStepWorkload(o: StepWorkloadOptions): Promise<StepWork
     weights: null,
     inputShape: o.inputShape,
     classNames: Array.from({ length: CLASSES }, (_, i) => `c${i}`),
+    simpleCnn: o.simpleCnn,
   });
   const { x, labels } = randomBatch([o.batch, ...o.inputShape], CLASSES, o.seed ?? 1);
   let split: SplitModel | undefined;

@@ -29,11 +29,23 @@ function build(inputShape: number[], body: (x: T) => T, options: { classes?: num
   return model;
 }
 
-async function check(model: tf.LayersModel, loss: LossOptions = SOFTMAX, options: { batch?: number; masks?: Record<string, Float32Array>; tol?: number } = {}) {
+/** Copies each 2x2 block's top-left pixel over the block (NHWC), so that a 2x2 max pool sees four-way exact ties. */
+function blocky(x: Float32Array, [n, h, w, c]: number[]): void {
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < h; r++) {
+      for (let q = 0; q < w; q++) {
+        for (let k = 0; k < c; k++) x[((i * h + r) * w + q) * c + k] = x[((i * h + (r & ~1)) * w + (q & ~1)) * c + k];
+      }
+    }
+  }
+}
+
+async function check(model: tf.LayersModel, loss: LossOptions = SOFTMAX, options: { batch?: number; masks?: Record<string, Float32Array>; tol?: number; ties?: boolean } = {}) {
   const n = options.batch ?? 3;
   const shape = [n, ...(model.inputs[0].shape.slice(1) as number[])];
   const units = Number(model.outputs[0].shape[1]);
   const b = randomBatch(shape, Math.max(units, 2), 11);
+  if (options.ties) blocky(b.x, shape);
   const r = await compareGradients(model, { ...b, shape }, loss, options.masks);
   const bad = Object.entries({ loss: r.loss, ...r.grads, ...r.stats }).filter(([, e]) => !(e < (options.tol ?? 1e-4)));
   expect(bad).toEqual([]);
@@ -142,6 +154,12 @@ describe('compiled step gradients match tfjs autodiff', () => {
   ];
   test.each(poolCases)('%s', async (_name, shape, pool) => {
     await check(build(shape, (x) => pool(L.conv2d({ filters: 3, kernelSize: 1, name: 'pre' }).apply(x) as T)));
+  });
+
+  test('MaxPooling2D 2x2 with four-way exact ties (no ReLU): each window sends its gradient to its first maximum, as tfjs', async () => {
+    // A 1x1 convolution maps equal pixels to bitwise-equal outputs, so every window below holds four equal values of
+    // either sign; a rule that split or copied dy over tied pixels would give the pre layer a different gradient.
+    await check(build([6, 8, 2], (x) => L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(L.conv2d({ filters: 3, kernelSize: 1, name: 'pre' }).apply(x)) as T), SOFTMAX, { ties: true });
   });
 
   test('AveragePooling2D same padding: dy spread over the real pixels of each window (TF), not the whole window', async () => {

@@ -2,7 +2,8 @@
  * Forward and reverse mode of each tfjs layer class in plain ONNX operators (opset 17, no training ops). Feature
  * maps stay NCHW as in the exporter. The gradient formulations are the measured ones of the reference notes:
  * im2col + one Gemm for a convolution's filter gradient, a Conv with the flipped transposed filter (stride 1) or a
- * ConvTranspose (strided) for its input gradient, MaxPool indices + ScatterElements for max pooling. Every rule
+ * ConvTranspose (strided) for its input gradient, MaxPool indices + MaxUnpool (tiled windows) or ScatterElements
+ * (overlapping ones) for max pooling. Every rule
  * follows what tfjs's autodiff computes for the same layer, so the two engines train alike.
  */
 import { GraftError } from '../../errors';
@@ -543,20 +544,20 @@ const maxPool: Rule = (ctx, layer, [x0]) => {
   const tiled = geo.kernel[0] === geo.strides[0] && geo.kernel[1] === geo.strides[1] && geo.pads.every((p) => p === 0);
   const attrs = { kernel_shape: geo.kernel, strides: geo.strides, pads: geo.pads };
   if (tiled) {
-    // Windows that tile the input (VGG's 2x2 / 2): a plain MaxPool, several times faster in onnxruntime than the
-    // one that also returns indices, and a backward of elementwise ops on the windows laid out as [.., ho, kh, wo, kw].
-    const yName = ctx.op('MaxPool', [x.name], `${layer.name}/maxpool`, attrs);
+    // Windows that tile the input (VGG's 2x2 / 2): no two windows share a pixel, so the gradient is MaxUnpool of dy
+    // to the indices MaxPool returns (each window's first maximum in row-major order, as tfjs routes ties): one
+    // scatter pass, where ScatterElements (needed when windows overlap) walks every index generically.
+    const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], attrs);
     const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
     const b = `${layer.name}/grad`;
+    const unpool = (dy: string) => ctx.op('MaxUnpool', [dy, indices, ctx.ints([n, c, h, w])], `${b}/dx`, { kernel_shape: geo.kernel, strides: geo.strides });
     // After a ReLU (conv, relu, pool), the pool differentiates straight to the ReLU's input: each window's gradient
     // lands on its maximum, where the ReLU passes it exactly when the maximum is positive. So the ReLU's mask is
     // applied to dy at the pooled size (a quarter of the pixels) and the ReLU's own full-size pass is skipped
     // (its tape entry gets no gradient unless something else reads its output).
     const pre = ctx.reluInputs.get(x.name);
-    if (pre && ctx.requiresGrad(pre)) {
-      return ctx.record([pre], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, ctx.op('Mul', [dy, positive(ctx, yName, b)], `${b}/relu`), geo.kernel, [ho, wo], b)]);
-    }
-    return ctx.record([x], y, (dy) => [tiledMaxPoolGrad(ctx, x, yName, dy, geo.kernel, [ho, wo], b)]);
+    if (pre && ctx.requiresGrad(pre)) return ctx.record([pre], y, (dy) => [unpool(ctx.op('Mul', [dy, positive(ctx, yName, b)], `${b}/relu`))]);
+    return ctx.record([x], y, (dy) => [unpool(dy)]);
   }
   const [yName, indices] = ctx.opMulti('MaxPool', [x.name], [`${layer.name}/maxpool`, `${layer.name}/indices`], attrs);
   const y: TValue = { name: yName, shape: [n, ho, wo, c], layout: 'nchw' };
@@ -571,35 +572,6 @@ const maxPool: Rule = (ctx, layer, [x0]) => {
     return [reshapeBack(ctx, scattered, x, `${b}/dx`)];
   });
 };
-
-/**
- * Max-pool gradient for windows that tile the input: each dy goes to the first (row-major) element of its window
- * equal to the window's maximum, as tfjs routes ties. Rows and columns past the last whole window get zeros.
- */
-function tiledMaxPoolGrad(ctx: StepContext, x: TValue, y: string, dy: string, kernel: number[], out: number[], b: string): string {
-  const [n, h, w, c] = x.shape;
-  const [kh, kw] = kernel;
-  const [ho, wo] = out;
-  // One strided slice per tap, each the shape of y, so every op below is a same-shape elementwise pass.
-  let taken: string | undefined;
-  const rows: string[] = [];
-  for (let i = 0; i < kh; i++) {
-    const cols: string[] = [];
-    for (let j = 0; j < kw; j++) {
-      const tap = ctx.op('Slice', [x.name, ctx.ints([i, j]), ctx.ints([i + kh * (ho - 1) + 1, j + kw * (wo - 1) + 1]), ctx.ints([2, 3]), ctx.ints(kernel)], `${b}/tap`);
-      const eq = ctx.op('Equal', [tap, y], `${b}/eq`);
-      const first = taken ? ctx.op('And', [eq, ctx.op('Not', [taken], `${b}/free`)], `${b}/first`) : eq;
-      if (i !== kh - 1 || j !== kw - 1) taken = taken ? ctx.op('Or', [taken, eq], `${b}/taken`) : eq;
-      const routed = ctx.op('Where', [first, dy, ctx.scalar(0)], `${b}/routed`);
-      cols.push(ctx.op('Unsqueeze', [routed, ctx.ints([3, 5])], `${b}/routed6`));
-    }
-    rows.push(cols.length === 1 ? cols[0] : ctx.op('Concat', cols, `${b}/cols`, { axis: 5 }));
-  }
-  const windows = rows.length === 1 ? rows[0] : ctx.op('Concat', rows, `${b}/rows`, { axis: 3 });
-  let dx = ctx.op('Reshape', [windows, ctx.ints([n, c, ho * kh, wo * kw])], `${b}/dx_tiled`);
-  if (ho * kh !== h || wo * kw !== w) dx = ctx.op('Pad', [dx, ctx.ints([0, 0, 0, 0, 0, 0, h - ho * kh, w - wo * kw])], `${b}/dx_pad`);
-  return dx;
-}
 
 const avgPool: Rule = (ctx, layer, [x0]) => {
   const x = ctx.as(x0, 'nchw');
