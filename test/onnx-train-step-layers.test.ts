@@ -57,6 +57,7 @@ beforeAll(() => initBackend({ backend: 'cpu', log: null }));
 describe('compiled step gradients match tfjs autodiff', () => {
   const convCases: Array<[string, number[], Record<string, unknown>]> = [
     ['3x3 same stride 1', [7, 6, 3], { kernelSize: 3, padding: 'same' }],
+    ['3x3 same stride 1 on a 12x11 map (forward by Conv; up to 100 output pixels it is one Gemm over im2col)', [12, 11, 2], { kernelSize: 3, padding: 'same' }],
     ['3x3 same stride 2, even size', [8, 6, 2], { kernelSize: 3, strides: 2, padding: 'same' }],
     ['3x3 same stride 2, odd size', [9, 7, 2], { kernelSize: 3, strides: 2, padding: 'same' }],
     ['3x3 valid stride 2 with a leftover row', [10, 9, 2], { kernelSize: 3, strides: 2, padding: 'valid' }],
