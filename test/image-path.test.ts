@@ -245,6 +245,29 @@ describe('graft features at scale', () => {
     expect(lonely.err).toMatch(/--resume needs --out <file>/);
   });
 
+  test('a damaged cached export: auto says so in the engine table\'s words and runs on tfjs; --engine onnx stops with one line', async () => {
+    const cache = path.join(MODEL, '.onnx-cache');
+    const exports = fs.readdirSync(cache).filter((f) => f.startsWith('features-') && f.endsWith('.onnx'));
+    expect(exports.length).toBeGreaterThan(0); // the export and onnxruntime's optimized form beside it
+    const saved = exports.map((f) => [f, fs.readFileSync(path.join(cache, f))] as const);
+    try {
+      for (const [f] of saved) fs.writeFileSync(path.join(cache, f), 'not a model');
+      const r = await runCli('features', '--weights', MODEL, images);
+      expect(r.code).toBe(0);
+      expect(r.err).toMatch(/graft: onnx engine could not load the feature model \(.+\); using tfjs\./);
+      const rows = new Map((JSON.parse(r.out) as Array<{ file: string; features: number[] }>).map((row) => [row.file, row.features]));
+      let worst = 0;
+      for (const [k, v] of rows) v.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - reference.get(k)![i]))));
+      expect(worst).toBeLessThan(1e-3); // tfjs against onnxruntime: the same network
+      const strict = await runCli('features', '--weights', MODEL, images, '--engine', 'onnx');
+      expect(strict.code).not.toBe(0);
+      expect(strict.err.trim().split('\n')).toHaveLength(1);
+      expect(strict.err).toMatch(/--engine onnx cannot run the feature model: .+; use --engine auto\./);
+    } finally {
+      for (const [f, bytes] of saved) fs.writeFileSync(path.join(cache, f), bytes);
+    }
+  });
+
   test('the distributed recipe (docs/distributed) with 3 shards equals a single run, for evaluate and features', () => {
     const graft = `${process.execPath} ${path.join(REPO, 'bin', 'graft')}`;
     if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('run npm run build first: the recipe runs the built CLI');

@@ -12,6 +12,7 @@ import { checkModelFolderFiles } from '../io/model-folder';
 import { ENGINE_CHOICES, EngineChoice, Runner } from '../models/runner';
 import type { StepEngine, StepEngineContext } from '../train/step';
 import type { Predictor } from './predictor';
+import { computeThreads } from '../backend/compute-threads';
 import { createOnnxPredictor, tryLoadOnnxRuntime } from './onnx-runtime';
 
 export type { Predictor } from './predictor';
@@ -38,6 +39,11 @@ export interface Engine {
   runner(model: tf.LayersModel, options: EngineOptions & { boundary?: string }): Promise<Runner>;
   /** Training steps for the model in `context` (absent: the engine cannot train); throws naming a layer it cannot train. */
   trainStep?(context: StepEngineContext, options: EngineOptions): Promise<StepEngine>;
+  /**
+   * A model graft exported to an ONNX file and cached (absent: the engine runs in-memory models only). `shapes` are
+   * the input [h, w, c] and the output without the batch dimension.
+   */
+  fileRunner?(file: string, shapes: { input: number[]; output: number[] }, options: EngineOptions): Promise<Runner>;
 }
 
 /** The tfjs engine: the model on the current tfjs backend (a saved model on worker threads when that pays). */
@@ -69,6 +75,14 @@ const ONNX_ENGINE: Engine = {
   async runner(model, o) {
     const { createOnnxModelRunner, createOnnxPrefixRunner } = await import('./onnx-runners');
     return o.boundary ? createOnnxPrefixRunner(model, o.boundary, o) : createOnnxModelRunner(model, o);
+  },
+  async fileRunner(file, shapes, o) {
+    const { createOnnxSession, optimizedModelPath, sessionRunner, warmUp } = await import('./onnx-runtime');
+    const threads = o.threads ?? computeThreads();
+    // onnxruntime's optimized graph is kept beside the export, so a later run skips graph optimization.
+    const { session, engine } = await createOnnxSession(file, { threads, optimizedPath: optimizedModelPath(file, threads), log: o.log });
+    await warmUp(session, shapes.input, file);
+    return sessionRunner(session, engine, shapes);
   },
   // The whole step (forward, loss, backward, clipping, optimiser) compiled into one graph; weights and optimiser
   // state stay in onnxruntime between steps and go back to tfjs on `sync`.

@@ -7,9 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { GraftError, oneOf } from '../errors';
+import { oneOf } from '../errors';
 import type { FeatureExtractorOptions, FeatureSource } from './features';
 import type { PreprocessMode } from '../data/preprocess';
 import { cacheDir } from '../util/cache';
@@ -75,53 +74,48 @@ async function cachePath(o: FeatureRunnerOptions): Promise<string | null> {
   return path.join(cacheDir(), 'features', `${key}.onnx`);
 }
 
-/** Opens a feature extractor on the engine asked for (see the file comment). */
+/**
+ * Opens a feature extractor on the engine asked for (see the file comment), through the engine table: an engine
+ * that runs cached export files gets the cached export, any other the extractor built in tfjs; `auto` falls back
+ * and says why in the table's words.
+ */
 export async function openFeatureRunner(o: FeatureRunnerOptions): Promise<FeatureRunner> {
-  const { engine: engineOption, threads, log: logOption, beforeTfjs, ...extractorOptions } = o;
-  const engine = oneOf('--engine', engineOption ?? 'auto', FEATURE_ENGINES);
-  const log = logOption === undefined ? (line: string) => process.stderr.write(`${line}\n`) : logOption;
-  if (engine !== 'tfjs') {
-    const runtime = await import('../engine/onnx-runtime');
-    const { reason } = runtime.tryLoadOnnxRuntime();
-    if (reason && engine === 'onnx') throw new GraftError(`--engine onnx is not available: ${reason}.`);
-    const file = reason ? null : await cachePath(o);
+  const { engine, threads, log, beforeTfjs, ...extractorOptions } = o;
+  const { openWithEngine } = await import('../engine');
+  return openWithEngine('the feature model', { engine: oneOf('--engine', engine ?? 'auto', FEATURE_ENGINES), threads, log }, async (eng, eo) => {
+    const file = eng.fileRunner ? await cachePath(o) : null;
     if (file) {
-      try {
-        return await openCached(file, extractorOptions, threads, beforeTfjs);
-      } catch (err) {
-        if (engine === 'onnx') throw err;
-        log?.(`graft: onnx engine could not load the feature model (${(err as Error).message.split('\n')[0]}); using tfjs.`);
-      }
+      const meta = await cachedExport(file, extractorOptions, beforeTfjs);
+      const runner = await eng.fileRunner!(file, { input: meta.inputShape, output: [meta.dim] }, eo);
+      return { ...meta, engine: runner.engine, run: runner.run, dispose: runner.dispose };
     }
-  }
-  // The in-memory way: build the extractor in tfjs, then export it for onnxruntime or run it in tfjs.
-  await beforeTfjs?.();
-  const { createFeatureExtractor } = await import('./features');
-  const { createModelRunner } = await import('../engine');
-  const extractor = await createFeatureExtractor(extractorOptions);
-  try {
-    const runner = await createModelRunner(extractor.model, { engine, log });
-    return {
-      engine: runner.engine,
-      architecture: extractor.architecture,
-      inputShape: extractor.inputShape,
-      preprocessing: extractor.preprocessing,
-      dim: extractor.dim,
-      run: runner.run,
-      async dispose() {
-        await runner.dispose();
-        extractor.dispose();
-      },
-    };
-  } catch (err) {
-    extractor.dispose();
-    throw err;
-  }
+    // The in-memory way: build the extractor in tfjs, then export it for onnxruntime or run it in tfjs.
+    await beforeTfjs?.();
+    const { createFeatureExtractor } = await import('./features');
+    const extractor = await createFeatureExtractor(extractorOptions);
+    try {
+      const runner = await eng.runner(extractor.model, eo);
+      return {
+        engine: runner.engine,
+        architecture: extractor.architecture,
+        inputShape: extractor.inputShape,
+        preprocessing: extractor.preprocessing,
+        dim: extractor.dim,
+        run: runner.run,
+        async dispose() {
+          await runner.dispose();
+          extractor.dispose();
+        },
+      };
+    } catch (err) {
+      extractor.dispose();
+      throw err;
+    }
+  });
 }
 
-/** Opens the cached export, making it first (with tfjs) when it is not there yet. */
-async function openCached(file: string, options: FeatureExtractorOptions, threads: number | undefined, beforeTfjs?: () => Promise<unknown>): Promise<FeatureRunner> {
-  const { createOnnxSession, optimizedModelPath, runSession, warmUp } = await import('../engine/onnx-runtime');
+/** The cached export's metadata, making the export first (with tfjs) when it is not there yet. */
+async function cachedExport(file: string, options: FeatureExtractorOptions, beforeTfjs?: () => Promise<unknown>): Promise<CachedMeta> {
   const metaFile = file.replace(/\.onnx$/, '.json');
   if (!fs.existsSync(file) || !fs.existsSync(metaFile)) {
     await beforeTfjs?.();
@@ -143,20 +137,5 @@ async function openCached(file: string, options: FeatureExtractorOptions, thread
       for (const entry of fs.readdirSync(dir)) if (entry.startsWith(prefix) && !entry.startsWith(path.basename(file, '.onnx'))) fs.rmSync(path.join(dir, entry), { force: true });
     }
   }
-  const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as CachedMeta;
-  const n = threads ?? os.availableParallelism();
-  const { session, engine } = await createOnnxSession(file, { threads: n, optimizedPath: optimizedModelPath(file, n), log: null });
-  const [h, w, c] = meta.inputShape;
-  await warmUp(session, [h, w, c], `the feature model ${file}`);
-  return {
-    engine,
-    architecture: meta.architecture,
-    inputShape: meta.inputShape,
-    preprocessing: meta.preprocessing,
-    dim: meta.dim,
-    run: (input, batch) => runSession(session, input, [batch, h, w, c]),
-    async dispose() {
-      await session.release();
-    },
-  };
+  return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as CachedMeta;
 }

@@ -240,6 +240,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
         if (c.type === 'adamw' && c.weightDecay) gi.decay = g.reserve(`decay/${group.name}`);
       }
       groupInputs.push(gi);
+      const adam = gi.bc1 ? adamScalars(ctx, gi, c.epsilon ?? 1e-7) : undefined;
       for (const k of group.weights) {
         const w = ctx.weights.get(k)!;
         const slot = (name: string) => {
@@ -249,7 +250,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
           state.push(entry);
           return entry;
         };
-        const updated = optimizerUpdate(ctx, c, k, grads.get(k)!, gi, slot, slotValues);
+        const updated = optimizerUpdate(ctx, c, k, grads.get(k)!, gi, slot, slotValues, adam);
         state.push({ name: k, dims: graphDims(w), kind: 'weight', key: k, next: nextOf(k, updated, graphDims(w)), ...(w.perm && { perm: w.perm }) });
       }
     }
@@ -330,6 +331,21 @@ function elideOutputCopies(ctx: StepContext, graphInputs: Set<string>): void {
   nodes.splice(0, nodes.length, ...kept);
 }
 
+/** Adam's per-group scalars lr * sqrt(bc2) / bc1 and eps * sqrt(bc2) (scalar nodes, made once per group). */
+function adamScalars(ctx: StepContext, gi: CompiledTrainStep['groupInputs'][number], epsilon: number): AdamScalars {
+  const base = `adam/${gi.group}`;
+  const root = ctx.op('Sqrt', [gi.bc2!], `${base}/sqrt_bc2`);
+  return {
+    rate: ctx.op('Div', [ctx.op('Mul', [gi.lr, root], `${base}/lr_root`), gi.bc1!], `${base}/rate`),
+    eps: ctx.op('Mul', [root, ctx.scalar(epsilon)], `${base}/eps`),
+  };
+}
+
+interface AdamScalars {
+  rate: string;
+  eps: string;
+}
+
 /**
  * GroupOptimizer.apply for one weight, as graph nodes; returns the new weight value. The scalar hyper-parameters
  * are float32 constants computed in double precision first, as tfjs's scalar arguments are.
@@ -342,6 +358,7 @@ function optimizerUpdate(
   gi: CompiledTrainStep['groupInputs'][number],
   slot: (name: string) => StateTensor,
   slotValues: Map<string, string>,
+  adam?: AdamScalars,
 ): string {
   const s = (v: number) => ctx.scalar(v);
   const op = (o: string, inputs: string[], base: string) => ctx.op(o, inputs, `${k}/opt/${base}`);
@@ -372,10 +389,11 @@ function optimizerUpdate(
       const vNext = op('Add', [op('Mul', [v.name, s(b2)], 'v_b'), op('Mul', [op('Mul', [g, g], 'g2'), s(1 - b2)], 'g2_b')], 'v');
       slotValues.set(m.name, mNext);
       slotValues.set(v.name, vNext);
-      const mHat = op('Div', [mNext, gi.bc1!], 'm_hat');
-      const vHat = op('Div', [vNext, gi.bc2!], 'v_hat');
-      const upd = op('Div', [mHat, op('Add', [op('Sqrt', [vHat], 'v_sqrt'), s(c.epsilon ?? 1e-7)], 'den')], 'ratio');
-      return op('Sub', [p, op('Mul', [upd, gi.lr], 'step')], 'new');
+      // lr * (m / bc1) / (sqrt(v / bc2) + eps) = (lr sqrt(bc2) / bc1) * m / (sqrt(v) + eps sqrt(bc2)): the bias
+      // corrections fold into two per-group scalars, so each weight takes five passes here instead of seven.
+      const { rate, eps } = adam!;
+      const upd = op('Div', [mNext, op('Add', [op('Sqrt', [vNext], 'v_sqrt'), eps], 'den')], 'ratio');
+      return op('Sub', [p, op('Mul', [upd, rate], 'step')], 'new');
     }
     case 'rmsprop': {
       const rho = c.rho ?? 0.9;
