@@ -179,9 +179,12 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
   }
 }
 
-/** 1 where `v` > 0, else 0, as floats (the step function tfjs's ReLU gradient multiplies by). */
+/**
+ * 1 where `v` > 0, else 0, as floats (the step function tfjs's ReLU gradient multiplies by), for a `v` that is never
+ * negative (a ReLU's output, or a max pool of one): its Sign, one pass where Greater + Cast took two.
+ */
 function positive(ctx: StepContext, v: string, base: string): string {
-  return ctx.op('Cast', [ctx.op('Greater', [v, ctx.scalar(0)], `${base}/pos`)], `${base}/step`, { to: 1 });
+  return ctx.op('Sign', [v], `${base}/step`);
 }
 
 /** Softmax over a graph axis; reverse y * (dy - sum(dy * y)). */
@@ -507,12 +510,15 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
     return ctx.record([x], y, (dy) => [ctx.op('Mul', [dy, scale], `${base}/grad/dx`)]);
   }
 
+  // Passes over the map: mean, x - mean, the sum of its squares, then y = xc * scale + beta with the per-channel
+  // scale inv * gamma (xhat itself is never written: the backward pass reads xc and folds inv into its coefficients).
+  const count = sizeOf(x.shape) / c;
   const mean = reduceMean(x.name, `${base}/mean`);
   const xc = ctx.op('Sub', [x.name, mean], `${base}/xc`);
-  const variance = reduceMean(ctx.op('Mul', [xc, xc], `${base}/xc2`), `${base}/var`);
+  const variance = ctx.op('Mul', [ctx.op('ReduceSumSquare', [xc], `${base}/xc2_sum`, { axes, keepdims: 1 }), ctx.scalar(1 / count)], `${base}/var`);
   const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)], `${base}/var_eps`)], `${base}/std`)], `${base}/inv`);
-  const xhat = ctx.op('Mul', [xc, inv], `${base}/xhat`);
-  let yn = gammaW ? ctx.op('Mul', [xhat, gammaW], `${base}/scaled`) : xhat;
+  const scale = gammaW ? ctx.op('Mul', [inv, gammaW], `${base}/scale`) : inv;
+  let yn = ctx.op('Mul', [xc, scale], `${base}/scaled`);
   if (betaW) yn = ctx.op('Add', [yn, betaW], `${base}/bn`);
   // tfjs-layers: moving = moving - (moving - batch) * (1 - momentum), with the biased batch variance.
   const decay = ctx.scalar(1 - momentum);
@@ -527,17 +533,17 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
     (dy, [needX]) => {
       const b = `${base}/grad`;
       const sumDy = reduceSum(dy, `${b}/dbeta`);
-      const sumDyXhat = reduceSum(ctx.op('Mul', [dy, xhat], `${b}/dyxhat`), `${b}/dgamma`);
+      // sum(dy * xhat) = inv * sum(dy * xc), per channel.
+      const sumDyXc = reduceSum(ctx.op('Mul', [dy, xc], `${b}/dyxc`), `${b}/dyxc_sum`);
+      const sumDyXhat = ctx.op('Mul', [sumDyXc, ctx.op('Reshape', [inv, ctx.ints([c])], `${b}/inv_flat`)], `${b}/dgamma`);
       if (beta?.trainable) ctx.addWeightGrad(beta.name, sumDy);
       if (gamma?.trainable) ctx.addWeightGrad(gamma.name, sumDyXhat);
       if (!needX) return [undefined];
-      // dX = inv * gamma * (dy - mean(dy) - xhat * mean(dy * xhat)) = a * dy + c1 * xhat + c0 per channel, the means
-      // taken from the two sums above: four passes over the map instead of eight.
-      const count = sizeOf(x.shape) / c;
-      const a = gammaW ? ctx.op('Mul', [inv, gammaW], `${b}/a`) : inv;
-      const coef = (sum: string, name: string) => ctx.op('Mul', [a, ctx.op('Mul', [w(sum), ctx.scalar(-1 / count)], `${name}_mean`)], name);
-      const scaled = ctx.op('Add', [ctx.op('Mul', [dy, a], `${b}/a_dy`), ctx.op('Mul', [xhat, coef(sumDyXhat, `${b}/c1`)], `${b}/c1_xhat`)], `${b}/lin`);
-      return [ctx.op('Add', [scaled, coef(sumDy, `${b}/c0`)], `${b}/dx`)];
+      // dX = inv * gamma * (dy - mean(dy) - xhat * mean(dy * xhat)) = scale * dy + c1 * xc + c0 per channel, with
+      // c1 = -scale * inv * mean(dy * xhat) and c0 = -scale * mean(dy): three passes over the map (Sum adds all three).
+      const coef = (sum: string, factor: string, name: string) => ctx.op('Mul', [factor, ctx.op('Mul', [w(sum), ctx.scalar(-1 / count)], `${name}_mean`)], name);
+      const c1 = coef(sumDyXhat, ctx.op('Mul', [scale, inv], `${b}/scale_inv`), `${b}/c1`);
+      return [ctx.op('Sum', [ctx.op('Mul', [dy, scale], `${b}/a_dy`), ctx.op('Mul', [xc, c1], `${b}/c1_xc`), coef(sumDy, scale, `${b}/c0`)], `${b}/dx`)];
     },
     trainable,
   );
