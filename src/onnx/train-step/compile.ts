@@ -209,7 +209,7 @@ export async function compileTrainStep(model: tf.LayersModel, options: CompileTr
     const squares = [...grads.values()].map((gv) => ctx.op('ReduceSumSquare', [gv], `${gv}/sq`, { keepdims: 0 }));
     const norm = ctx.op('Sqrt', [squares.length === 1 ? squares[0] : ctx.op('Sum', squares, 'clip/sumsq')], 'clip/norm');
     const factor = ctx.op('Min', [s(1), ctx.op('Div', [s(options.clipNorm), ctx.op('Add', [norm, s(1e-12)], 'clip/norm_eps')], 'clip/ratio')], 'clip/factor');
-    for (const [k, gv] of grads) grads.set(k, ctx.op('Mul', [gv, factor], `${k}/clipped`));
+    for (const [k, gv] of grads) grads.set(k, ctx.op('Mul', [gv, ctx.scalarAs(factor, graphDims(ctx.weights.get(k)!).length)], `${k}/clipped`));
   }
 
   const state: StateTensor[] = [];
@@ -360,7 +360,10 @@ function optimizerUpdate(
   slotValues: Map<string, string>,
   adam?: AdamScalars,
 ): string {
-  const s = (v: number) => ctx.scalar(v);
+  // Every rank-0 operand at the weight's rank (see StepContext.scalarAs).
+  const rank = graphDims(ctx.weights.get(k)!).length;
+  const r = (name: string) => ctx.scalarAs(name, rank);
+  const s = (v: number) => r(ctx.scalar(v));
   const op = (o: string, inputs: string[], base: string) => ctx.op(o, inputs, `${k}/opt/${base}`);
   const wd = c.weightDecay ?? 0;
   let g = grad;
@@ -375,12 +378,12 @@ function optimizerUpdate(
         slotValues.set(buf.name, next);
         g = c.nesterov ? op('Add', [g, op('Mul', [next, s(mom)], 'nest_m')], 'nest') : next;
       }
-      return op('Sub', [k, op('Mul', [g, gi.lr], 'step')], 'new');
+      return op('Sub', [k, op('Mul', [g, r(gi.lr)], 'step')], 'new');
     }
     case 'adam':
     case 'adamw': {
       let p = k;
-      if (gi.decay) p = op('Mul', [k, gi.decay], 'decayed');
+      if (gi.decay) p = op('Mul', [k, r(gi.decay)], 'decayed');
       const b1 = c.beta1 ?? 0.9;
       const b2 = c.beta2 ?? 0.999;
       const m = slot('m');
@@ -392,8 +395,8 @@ function optimizerUpdate(
       // lr * (m / bc1) / (sqrt(v / bc2) + eps) = (lr sqrt(bc2) / bc1) * m / (sqrt(v) + eps sqrt(bc2)): the bias
       // corrections fold into two per-group scalars, so each weight takes five passes here instead of seven.
       const { rate, eps } = adam!;
-      const upd = op('Div', [mNext, op('Add', [op('Sqrt', [vNext], 'v_sqrt'), eps], 'den')], 'ratio');
-      return op('Sub', [p, op('Mul', [upd, rate], 'step')], 'new');
+      const upd = op('Div', [mNext, op('Add', [op('Sqrt', [vNext], 'v_sqrt'), r(eps)], 'den')], 'ratio');
+      return op('Sub', [p, op('Mul', [upd, r(rate)], 'step')], 'new');
     }
     case 'rmsprop': {
       const rho = c.rho ?? 0.9;
@@ -406,7 +409,7 @@ function optimizerUpdate(
         update = op('Add', [op('Mul', [buf.name, s(c.momentum)], 'buf_m'), update], 'buf');
         slotValues.set(buf.name, update);
       }
-      return op('Sub', [k, op('Mul', [update, gi.lr], 'step')], 'new');
+      return op('Sub', [k, op('Mul', [update, r(gi.lr)], 'step')], 'new');
     }
   }
 }

@@ -180,11 +180,11 @@ export function applyActivation(ctx: StepContext, x: TValue, fn: string, base: s
 }
 
 /**
- * 1 where `v` > 0, else 0, as floats (the step function tfjs's ReLU gradient multiplies by), for a `v` that is never
- * negative (a ReLU's output, or a max pool of one): its Sign, one pass where Greater + Cast took two.
+ * 1 where `v` > 0, else 0, as floats (the step function tfjs's ReLU gradient multiplies by). Greater + Cast: on a
+ * [16, 256, 56, 56] map onnxruntime's Sign (one op) took twice as long, and Where with a scalar three times.
  */
 function positive(ctx: StepContext, v: string, base: string): string {
-  return ctx.op('Sign', [v], `${base}/step`);
+  return ctx.op('Cast', [ctx.op('Greater', [v, ctx.scalar(0)], `${base}/pos`)], `${base}/step`, { to: 1 });
 }
 
 /** Softmax over a graph axis; reverse y * (dy - sum(dy * y)). */
@@ -485,7 +485,6 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
   const eps = Number(layer.config.epsilon ?? 1e-3);
   const momentum = Number(layer.config.momentum ?? 0.99);
   const axes = rank === 4 ? [0, 2, 3] : [0];
-  const wide = rank === 4 ? [1, c, 1, 1] : [1, c];
   const base = layer.name;
   const useScale = layer.config.scale !== false;
   const useCenter = layer.config.center !== false;
@@ -493,39 +492,46 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
   const beta = useCenter ? ctx.weight(`${base}/beta`) : undefined;
   const mm = ctx.weight(`${base}/moving_mean`);
   const mv = ctx.weight(`${base}/moving_variance`);
-  const w = (name: string) => ctx.op('Reshape', [name, ctx.ints(wide)], `${name}/wide`);
-  const gammaW = gamma && w(gamma.name);
-  const betaW = beta && w(beta.name);
   const reduceMean = (v: string, b: string) => ctx.op('ReduceMean', [v], b, { axes, keepdims: 1 });
   const reduceSum = (v: string, b: string) => ctx.op('ReduceSum', [v, ctx.ints(axes)], b, { keepdims: 0 });
   const trainable = Boolean(gamma?.trainable || beta?.trainable);
 
+  const vecs = new Map<number, string>();
+  const vec = (v: number, name: string) => {
+    if (!vecs.has(v)) vecs.set(v, ctx.tensor(`${base}/${name}`, [c], new Float32Array(c).fill(v)));
+    return vecs.get(v)!;
+  };
+  const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([c])], `${v}/flat`);
+  // (v - m) * s + b per channel as one BatchNormalization node (unit variance, epsilon 0): onnxruntime runs it as one
+  // vectorised pass, where Sub, Mul and Add against [1, C, 1, 1] tensors took three broadcast passes.
+  const affine = (v: string, o: { scale: string; bias?: string; mean?: string }, name: string) =>
+    ctx.op('BatchNormalization', [v, o.scale, o.bias ?? vec(0, 'zeros'), o.mean ?? vec(0, 'zeros'), vec(1, 'ones')], name, { epsilon: { float: 0 } });
+
   if (!layer.trainable) {
     // Frozen: inference mode with the moving statistics, nothing updated (freeze.ts's contract).
     const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [mv.name, ctx.scalar(eps)], `${base}/var_eps`)], `${base}/std`)], `${base}/inv`);
-    const scale = gammaW ? ctx.op('Mul', [w(inv), gammaW], `${base}/scale`) : w(inv);
-    let yn = ctx.op('Mul', [ctx.op('Sub', [x.name, w(mm.name)], `${base}/xc`), scale], `${base}/norm`);
-    if (betaW) yn = ctx.op('Add', [yn, betaW], `${base}/bn`);
-    const y: TValue = { ...x, name: yn };
-    return ctx.record([x], y, (dy) => [ctx.op('Mul', [dy, scale], `${base}/grad/dx`)]);
+    const scale = gamma ? ctx.op('Mul', [inv, gamma.name], `${base}/scale`) : inv;
+    const y: TValue = { ...x, name: affine(x.name, { scale, bias: beta?.name, mean: mm.name }, `${base}/bn`) };
+    return ctx.record([x], y, (dy) => [affine(dy, { scale }, `${base}/grad/dx`)]);
   }
 
-  // Passes over the map: mean, x - mean, the sum of its squares, then y = xc * scale + beta with the per-channel
-  // scale inv * gamma (xhat itself is never written: the backward pass reads xc and folds inv into its coefficients).
+  // Passes over the map: mean, x - mean, the sum of its squares, then y = (x - mean) * scale + beta in one pass with
+  // the per-channel scale inv * gamma (xhat itself is never written: the backward pass reads xc with inv folded into
+  // its coefficients).
   const count = sizeOf(x.shape) / c;
   const mean = reduceMean(x.name, `${base}/mean`);
   const xc = ctx.op('Sub', [x.name, mean], `${base}/xc`);
   const variance = ctx.op('Mul', [ctx.op('ReduceSumSquare', [xc], `${base}/xc2_sum`, { axes, keepdims: 1 }), ctx.scalar(1 / count)], `${base}/var`);
   const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)], `${base}/var_eps`)], `${base}/std`)], `${base}/inv`);
-  const scale = gammaW ? ctx.op('Mul', [inv, gammaW], `${base}/scale`) : inv;
-  let yn = ctx.op('Mul', [xc, scale], `${base}/scaled`);
-  if (betaW) yn = ctx.op('Add', [yn, betaW], `${base}/bn`);
+  const invC = flat(inv);
+  const meanC = flat(mean);
+  const scale = gamma ? ctx.op('Mul', [invC, gamma.name], `${base}/scale`) : invC;
+  const yn = affine(x.name, { scale, bias: beta?.name, mean: meanC }, `${base}/bn`);
   // tfjs-layers: moving = moving - (moving - batch) * (1 - momentum), with the biased batch variance.
   const decay = ctx.scalar(1 - momentum);
-  const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([c])], `${v}/flat`);
-  const update = (moving: string, batch: string, b: string) => ctx.op('Sub', [moving, ctx.op('Mul', [ctx.op('Sub', [moving, flat(batch)], `${b}/delta`), decay], `${b}/scaled`)], b);
-  ctx.stateUpdates.set(mm.name, update(mm.name, mean, `${base}/moving_mean_next`));
-  ctx.stateUpdates.set(mv.name, update(mv.name, variance, `${base}/moving_variance_next`));
+  const update = (moving: string, batch: string, b: string) => ctx.op('Sub', [moving, ctx.op('Mul', [ctx.op('Sub', [moving, batch], `${b}/delta`), decay], `${b}/scaled`)], b);
+  ctx.stateUpdates.set(mm.name, update(mm.name, meanC, `${base}/moving_mean_next`));
+  ctx.stateUpdates.set(mv.name, update(mv.name, flat(variance), `${base}/moving_variance_next`));
   const y: TValue = { ...x, name: yn };
   return ctx.record(
     [x],
@@ -534,16 +540,16 @@ const batchNorm: Rule = (ctx, layer, [x0]) => {
       const b = `${base}/grad`;
       const sumDy = reduceSum(dy, `${b}/dbeta`);
       // sum(dy * xhat) = inv * sum(dy * xc), per channel.
-      const sumDyXc = reduceSum(ctx.op('Mul', [dy, xc], `${b}/dyxc`), `${b}/dyxc_sum`);
-      const sumDyXhat = ctx.op('Mul', [sumDyXc, ctx.op('Reshape', [inv, ctx.ints([c])], `${b}/inv_flat`)], `${b}/dgamma`);
+      const sumDyXhat = ctx.op('Mul', [reduceSum(ctx.op('Mul', [dy, xc], `${b}/dyxc`), `${b}/dyxc_sum`), invC], `${b}/dgamma`);
       if (beta?.trainable) ctx.addWeightGrad(beta.name, sumDy);
       if (gamma?.trainable) ctx.addWeightGrad(gamma.name, sumDyXhat);
       if (!needX) return [undefined];
-      // dX = inv * gamma * (dy - mean(dy) - xhat * mean(dy * xhat)) = scale * dy + c1 * xc + c0 per channel, with
-      // c1 = -scale * inv * mean(dy * xhat) and c0 = -scale * mean(dy): three passes over the map (Sum adds all three).
-      const coef = (sum: string, factor: string, name: string) => ctx.op('Mul', [factor, ctx.op('Mul', [w(sum), ctx.scalar(-1 / count)], `${name}_mean`)], name);
-      const c1 = coef(sumDyXhat, ctx.op('Mul', [scale, inv], `${b}/scale_inv`), `${b}/c1`);
-      return [ctx.op('Sum', [ctx.op('Mul', [dy, scale], `${b}/a_dy`), ctx.op('Mul', [xc, c1], `${b}/c1_xc`), coef(sumDy, scale, `${b}/c0`)], `${b}/dx`)];
+      // dX = inv * gamma * (dy - mean(dy) - xhat * mean(dy * xhat)) = scale * dy + c1 * (x - mean) + c0 per channel,
+      // with c1 = -scale * inv * mean(dy * xhat) and c0 = -scale * mean(dy): two affine passes and an Add.
+      const coef = (sum: string, factor: string, name: string) => ctx.op('Mul', [factor, ctx.op('Mul', [sum, ctx.scalar(-1 / count)], `${name}_mean`)], name);
+      const c1 = coef(sumDyXhat, ctx.op('Mul', [scale, invC], `${b}/scale_inv`), `${b}/c1`);
+      const c0 = coef(sumDy, scale, `${b}/c0`);
+      return [ctx.op('Add', [affine(dy, { scale }, `${b}/a_dy`), affine(x.name, { scale: c1, bias: c0, mean: meanC }, `${b}/c1_xc`)], `${b}/dx`)];
     },
     trainable,
   );

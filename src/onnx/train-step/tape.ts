@@ -107,6 +107,23 @@ export class StepContext {
     return name;
   }
 
+  /**
+   * A rank-0 value (a constant or a graph scalar such as the learning rate) as a tensor of `rank` ones, shared per
+   * value and rank. Elementwise ops on a [O, I, 1, 1] kernel with a rank-0 operand ran 25 times slower in onnxruntime
+   * 1.30 (31 ms against 1.2 ms for 2 M floats: its broadcaster walks such shapes element by element) than with the
+   * operand at the tensor's rank.
+   */
+  scalarAs(value: string, rank: number): string {
+    if (rank <= 1) return value;
+    const key = `r${rank}:${value}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.op('Reshape', [value, this.ints(new Array(rank).fill(1))], `${value}/rank${rank}`);
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
   /** A float32 tensor constant. */
   tensor(base: string, dims: number[], data: Float32Array): string {
     return this.g.float(base, dims, data);
