@@ -245,6 +245,20 @@ describe('graft features at scale', () => {
     expect(lonely.err).toMatch(/--resume needs --out <file>/);
   });
 
+  test('a run on the cached export never loads tfjs (start-up pays for sharp and onnxruntime only)', () => {
+    if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('run npm run build first: this test runs the built CLI');
+    // A preload that lists, at exit, every package the process loaded.
+    const preload = path.join(root, 'list-modules.js');
+    const listed = path.join(root, 'modules.txt');
+    fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join('\\n')));\n`);
+    const r = spawnSync(process.execPath, ['-r', preload, path.join(REPO, 'bin', 'graft'), '-q', 'features', '--weights', MODEL, images, '--out', path.join(root, 'no-tfjs.npy')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const modules = fs.readFileSync(listed, 'utf8').split('\n');
+    expect(modules.some((m) => m.includes(`${path.sep}onnxruntime-node${path.sep}`))).toBe(true);
+    expect(modules.filter((m) => m.includes(`${path.sep}@tensorflow${path.sep}`))).toEqual([]);
+  });
+
   test('a damaged cached export: auto says so in the engine table\'s words and runs on tfjs; --engine onnx stops with one line', async () => {
     const cache = path.join(MODEL, '.onnx-cache');
     const exports = fs.readdirSync(cache).filter((f) => f.startsWith('features-') && f.endsWith('.onnx'));

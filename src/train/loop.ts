@@ -11,6 +11,7 @@ import { LayerGroup } from '../io/graft-json';
 import { classificationMetrics } from '../metrics/classification';
 import { confusionMatrix } from '../metrics/confusion';
 import { createRng } from '../util/rng';
+import { MONITORS, Monitor } from './config';
 import { LossOptions, classificationLoss, predictedClasses } from './losses';
 import {
   OptimizerConfig,
@@ -31,10 +32,8 @@ export type { Batch, BatchSource } from '../data/batches';
 export type { GradientSource } from './step';
 export { localGradients } from './step';
 
-/** Quantities a callback can monitor. */
-export const MONITORS = ['val_loss', 'val_accuracy', 'val_f1', 'loss', 'accuracy'] as const;
-/** A monitored quantity. */
-export type Monitor = (typeof MONITORS)[number];
+export { MONITORS } from './config';
+export type { Monitor } from './config';
 
 /** What one epoch did (one entry of history.json). */
 export interface EpochLog {

@@ -5,55 +5,12 @@
  * trainable set and a save / resume. Update rules follow PyTorch's (SGD with dampening 0, Adam, AdamW, RMSprop).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
+import { GraftError, finiteNumber } from '../errors';
 import { LayerGroup } from '../io/graft-json';
+import type { OptimizerConfig } from './config';
 
-/** Optimisers graft implements. */
-export const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'rmsprop'] as const;
-/** An optimiser name. */
-export type OptimizerName = (typeof OPTIMIZERS)[number];
-
-/** Hyper-parameters of an optimiser (each applies to the optimisers that use it). */
-export interface OptimizerConfig {
-  /** Which update rule. */
-  type: OptimizerName;
-  /** SGD / RMSprop momentum (default 0 for SGD and RMSprop). */
-  momentum?: number;
-  /** SGD: Nesterov momentum. */
-  nesterov?: boolean;
-  /** Adam / AdamW first-moment decay (default 0.9). */
-  beta1?: number;
-  /** Adam / AdamW second-moment decay (default 0.999). */
-  beta2?: number;
-  /** RMSprop squared-gradient decay (default 0.9). */
-  rho?: number;
-  /** Added to denominators (default 1e-7, as Keras). */
-  epsilon?: number;
-  /** Weight decay: L2 added to the gradient for sgd / adam / rmsprop, decoupled for adamw (default 0, adamw 0.01). */
-  weightDecay?: number;
-}
-
-const CONFIG_KEYS = ['type', 'momentum', 'nesterov', 'beta1', 'beta2', 'rho', 'epsilon', 'weightDecay'] as const;
-
-/** Validates an optimiser config (from the API, the CLI or a config file). */
-export function optimizerConfig(raw: Partial<OptimizerConfig> & { type?: string }): OptimizerConfig {
-  rejectUnknownKeys('optimizer', raw, CONFIG_KEYS);
-  const type = oneOf('optimizer', raw.type ?? 'adam', OPTIMIZERS);
-  const num = (key: keyof OptimizerConfig, dflt: number, range: { min?: number; max?: number }) =>
-    raw[key] === undefined ? dflt : finiteNumber(`optimizer ${key}`, raw[key], range);
-  const config: OptimizerConfig = {
-    type,
-    momentum: num('momentum', 0, { min: 0, max: 1 }),
-    nesterov: Boolean(raw.nesterov),
-    beta1: num('beta1', 0.9, { min: 0, max: 1 }),
-    beta2: num('beta2', 0.999, { min: 0, max: 1 }),
-    rho: num('rho', 0.9, { min: 0, max: 1 }),
-    epsilon: num('epsilon', 1e-7, { min: 0 }),
-    weightDecay: num('weightDecay', type === 'adamw' ? 0.01 : 0, { min: 0 }),
-  };
-  if (config.nesterov && !(config.momentum! > 0)) throw new GraftError('nesterov needs momentum > 0; pass --momentum 0.9 (or drop --nesterov).');
-  return config;
-}
+export { OPTIMIZERS, optimizerConfig } from './config';
+export type { OptimizerConfig, OptimizerName } from './config';
 
 /** Optimiser state as named tensors plus the step count, for checkpoints. */
 export interface OptimizerState {

@@ -7,11 +7,9 @@
 import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
 import { parseAugmentation } from '../data/augment';
 import { ENGINE_CHOICES } from '../models/runner';
-import { MONITORS } from './loop';
-import { OPTIMIZERS, optimizerConfig } from './optim';
+import { MONITORS, OPTIMIZERS, TRAIN_ENGINE_CHOICES, optimizerConfig } from './config';
 import { PROGRESS_MODES } from './progress';
 import { SCHEDULES, scheduleConfig } from './schedule';
-import { TRAIN_ENGINE_CHOICES } from './step';
 
 /** How a value is checked and normalised; `name` is the flag or the API key, whichever the caller used. */
 type Check = (value: unknown, name: string) => unknown;

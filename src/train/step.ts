@@ -10,10 +10,8 @@ import { Batch } from '../data/batches';
 import { LossOptions, classificationLoss, countCorrect } from './losses';
 import { OptimizerConfig, ParamGroup, variableOf } from './optim';
 
-/** What a user may ask for with `--train-engine`. */
-export const TRAIN_ENGINE_CHOICES = ['auto', 'onnx', 'tfjs'] as const;
-/** A training-engine request. */
-export type TrainEngineChoice = (typeof TRAIN_ENGINE_CHOICES)[number];
+export { TRAIN_ENGINE_CHOICES } from './config';
+export type { TrainEngineChoice } from './config';
 
 /** What a step engine is built for: the model as staged, its parameter groups, the optimiser and the loss. */
 export interface StepEngineContext {

@@ -95,7 +95,7 @@ export function featuresCommand(): Command {
       }
       const { quiet } = globals(cmd);
       const progress = await progressDisplay(Boolean(quiet));
-      const { expandImagePaths, streamFeatures } = await import('../../eval/features');
+      const { expandImagePaths, streamFeatures } = await import('../../eval/feature-stream');
       const all = shardItems(expandImagePaths(images), shard);
       const { openFeatureRunner } = await import('../../eval/feature-runner');
       let downloading = false;

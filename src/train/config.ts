@@ -1,0 +1,64 @@
+/**
+ * The values training options take and the validators that need no tensors: optimiser configs, monitored
+ * quantities, training engines. The CLI's flag tables and config files read them at start-up, so this file imports
+ * nothing that loads tfjs (a command that never trains, such as `graft features`, never pays for tfjs).
+ */
+import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
+
+/** Quantities a callback can monitor. */
+export const MONITORS = ['val_loss', 'val_accuracy', 'val_f1', 'loss', 'accuracy'] as const;
+/** A monitored quantity. */
+export type Monitor = (typeof MONITORS)[number];
+
+/** What a user may ask for with `--train-engine`. */
+export const TRAIN_ENGINE_CHOICES = ['auto', 'onnx', 'tfjs'] as const;
+/** A training-engine request. */
+export type TrainEngineChoice = (typeof TRAIN_ENGINE_CHOICES)[number];
+
+/** Optimisers graft implements. */
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'rmsprop'] as const;
+/** An optimiser name. */
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Hyper-parameters of an optimiser (each applies to the optimisers that use it). */
+export interface OptimizerConfig {
+  /** Which update rule. */
+  type: OptimizerName;
+  /** SGD / RMSprop momentum (default 0 for SGD and RMSprop). */
+  momentum?: number;
+  /** SGD: Nesterov momentum. */
+  nesterov?: boolean;
+  /** Adam / AdamW first-moment decay (default 0.9). */
+  beta1?: number;
+  /** Adam / AdamW second-moment decay (default 0.999). */
+  beta2?: number;
+  /** RMSprop squared-gradient decay (default 0.9). */
+  rho?: number;
+  /** Added to denominators (default 1e-7, as Keras). */
+  epsilon?: number;
+  /** Weight decay: L2 added to the gradient for sgd / adam / rmsprop, decoupled for adamw (default 0, adamw 0.01). */
+  weightDecay?: number;
+}
+
+const CONFIG_KEYS = ['type', 'momentum', 'nesterov', 'beta1', 'beta2', 'rho', 'epsilon', 'weightDecay'] as const;
+
+/** Validates an optimiser config (from the API, the CLI or a config file). */
+export function optimizerConfig(raw: Partial<OptimizerConfig> & { type?: string }): OptimizerConfig {
+  rejectUnknownKeys('optimizer', raw, CONFIG_KEYS);
+  const type = oneOf('optimizer', raw.type ?? 'adam', OPTIMIZERS);
+  const num = (key: keyof OptimizerConfig, dflt: number, range: { min?: number; max?: number }) =>
+    raw[key] === undefined ? dflt : finiteNumber(`optimizer ${key}`, raw[key], range);
+  const config: OptimizerConfig = {
+    type,
+    momentum: num('momentum', 0, { min: 0, max: 1 }),
+    nesterov: Boolean(raw.nesterov),
+    beta1: num('beta1', 0.9, { min: 0, max: 1 }),
+    beta2: num('beta2', 0.999, { min: 0, max: 1 }),
+    rho: num('rho', 0.9, { min: 0, max: 1 }),
+    epsilon: num('epsilon', 1e-7, { min: 0 }),
+    weightDecay: num('weightDecay', type === 'adamw' ? 0.01 : 0, { min: 0 }),
+  };
+  if (config.nesterov && !(config.momentum! > 0)) throw new GraftError('nesterov needs momentum > 0; pass --momentum 0.9 (or drop --nesterov).');
+  return config;
+}
+
