@@ -257,6 +257,10 @@ describe('graft features at scale', () => {
     const modules = fs.readFileSync(listed, 'utf8').split('\n');
     expect(modules.some((m) => m.includes(`${path.sep}onnxruntime-node${path.sep}`))).toBe(true);
     expect(modules.filter((m) => m.includes(`${path.sep}@tensorflow${path.sep}`))).toEqual([]);
+    // The warm-up ran once for this optimized graph and is remembered beside it (later runs skip it).
+    const cache = path.join(MODEL, '.onnx-cache');
+    const optimized = fs.readdirSync(cache).find((f) => f.startsWith('features-') && f.endsWith('.ort.onnx'))!;
+    expect(fs.readFileSync(path.join(cache, `${optimized}.ran`), 'utf8')).toBe(String(fs.statSync(path.join(cache, optimized)).mtimeMs));
   });
 
   test('a damaged cached export: auto says so in the engine table\'s words and runs on tfjs; --engine onnx stops with one line', async () => {
