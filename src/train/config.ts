@@ -4,6 +4,7 @@
  * nothing that loads tfjs (a command that never trains, such as `graft features`, never pays for tfjs).
  */
 import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
+import type { StepOptimizer } from '../onnx/train-step/compile';
 
 /** Quantities a callback can monitor. */
 export const MONITORS = ['val_loss', 'val_accuracy', 'val_f1', 'loss', 'accuracy'] as const;
@@ -20,24 +21,14 @@ export const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'rmsprop'] as const;
 /** An optimiser name. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
-/** Hyper-parameters of an optimiser (each applies to the optimisers that use it). */
-export interface OptimizerConfig {
+/**
+ * Hyper-parameters of an optimiser (each applies to the optimisers that use it): the compiled step's own
+ * description of them, with the type narrowed to the names graft accepts. Defaults (filled by `optimizerConfig`):
+ * momentum 0, beta1 0.9, beta2 0.999, rho 0.9, epsilon 1e-7 (as Keras), weight decay 0 (adamw 0.01).
+ */
+export interface OptimizerConfig extends StepOptimizer {
   /** Which update rule. */
   type: OptimizerName;
-  /** SGD / RMSprop momentum (default 0 for SGD and RMSprop). */
-  momentum?: number;
-  /** SGD: Nesterov momentum. */
-  nesterov?: boolean;
-  /** Adam / AdamW first-moment decay (default 0.9). */
-  beta1?: number;
-  /** Adam / AdamW second-moment decay (default 0.999). */
-  beta2?: number;
-  /** RMSprop squared-gradient decay (default 0.9). */
-  rho?: number;
-  /** Added to denominators (default 1e-7, as Keras). */
-  epsilon?: number;
-  /** Weight decay: L2 added to the gradient for sgd / adam / rmsprop, decoupled for adamw (default 0, adamw 0.01). */
-  weightDecay?: number;
 }
 
 const CONFIG_KEYS = ['type', 'momentum', 'nesterov', 'beta1', 'beta2', 'rho', 'epsilon', 'weightDecay'] as const;
