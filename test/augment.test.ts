@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { AUGMENT_OPS, AUGMENT_PRESET_NAMES, AugmentStep, drawPlan, parseAugmentation } from '../src/data/augment';
-import { cropBox, RawImage, RenderPlan, renderImage } from '../src/data/image';
+import { cropBox, eraseBox, RawImage, RenderPlan, renderImage } from '../src/data/image';
 import { applyColour, chromaMatrix } from '../src/data/colour';
 import { bytesToInput } from '../src/data/normalise';
 import { augmentSheet } from '../src/data/contact-sheet';
@@ -196,6 +196,50 @@ describe('each augmentation step does what it says', () => {
     expect(Math.min(...xs)).toBeLessThan(0);
     expect(drawPlan(pipeline, createRng(3))).toEqual(plans[0]);
     expect(drawPlan(parseAugmentation([{ op: 'translate', p: 0 }]), createRng(3)).translate).toBeUndefined();
+  });
+
+  test('randomErasing paints the rectangle torchvision would pick, after the shift, on the sharp and the raw path', async () => {
+    // torchvision's get_params on a 16x32 image: area 512 * 0.25 = 128, h/w 2 -> h = round(sqrt(256)) = 16 (not < 16:
+    // rejected), then 0.125 and 0.5 -> h = 6, w = 11 at x = floor(0.5 * 22) = 11, y = floor(0.99 * 11) = 10.
+    const candidates: Array<[number, number, number, number]> = [[0.25, 2, 0, 0], [0.125, 0.5, 0.5, 0.99]];
+    expect(eraseBox(candidates, 32, 16)).toEqual({ left: 11, top: 10, width: 11, height: 6 });
+    expect(eraseBox([[0.9, 1, 0.5, 0.5]], 32, 16)).toBeNull();
+    const erase = { candidates, fill: [7, 8, 9] as Px };
+    const out = await render({ erase });
+    const shifted = await render({ erase, translate: [2 / 32, 0] });
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 32; x++) {
+        const inside = x >= 11 && x < 22 && y >= 10;
+        expect(pixel(out, 32, x, y)).toEqual(inside ? [7, 8, 9] : pixel(img.data, 32, x, y));
+        // The rectangle is in output coordinates: the shift moves the content under it, not the rectangle.
+        if (inside) expect(pixel(shifted, 32, x, y)).toEqual([7, 8, 9]);
+        else if (x >= 2) expect(pixel(shifted, 32, x, y)).toEqual(pixel(img.data, 32, x - 2, y));
+      }
+    }
+    // No candidate fits: the image is untouched. Raw pixels at the output size give sharp's bytes, erased.
+    expect(Buffer.compare(await render({ erase: { candidates: [[0.99, 1, 0, 0]], fill: [1, 1, 1] } }), img.data)).toBe(0);
+    const png = await sharp(Buffer.from(img.data), { raw: { width: 32, height: 16, channels: 3 } }).png().toBuffer();
+    const plan: RenderPlan = { fit: 'fill', flipHorizontal: true, erase };
+    expect(Buffer.compare(await renderImage(png, plan, [16, 32, 3]), await renderImage(img, plan, [16, 32, 3]))).toBe(0);
+    const grey = await renderImage(img, { fit: 'fill', erase: { candidates, fill: [255, 0, 0] } }, [16, 32, 1]);
+    expect(grey[10 * 32 + 11]).toBe(Math.round(0.299 * 255));
+  });
+
+  test('randomErasing draws with torchvision defaults (p 0.5, scale 0.02-0.33, ratio 0.3-3.3), seeded', () => {
+    const pipeline = parseAugmentation([{ op: 'randomErasing' }]);
+    expect(pipeline.steps).toEqual([{ op: 'randomErasing', p: 0.5, scale: [0.02, 0.33], ratio: [0.3, 3.3], fill: [0, 0, 0] }]);
+    const rng = createRng(4);
+    const plans = Array.from({ length: 400 }, () => drawPlan(pipeline, rng));
+    const fired = plans.filter((p) => p.erase);
+    expect(fired.length).toBeGreaterThan(160);
+    expect(fired.length).toBeLessThan(240);
+    const areas = fired.map((p) => eraseBox(p.erase!.candidates, 28, 28)).filter((b) => b).map((b) => (b!.width * b!.height) / 784);
+    expect(areas.length).toBeGreaterThan(fired.length * 0.95);
+    expect(Math.min(...areas)).toBeLessThan(0.05);
+    expect(Math.max(...areas)).toBeGreaterThan(0.25);
+    expect(Math.max(...areas)).toBeLessThan(0.4);
+    expect(drawPlan(pipeline, createRng(4))).toEqual(plans[0]);
+    expect(() => parseAugmentation([{ op: 'randomErasing', scale: [0.1, 1.5] }])).toThrow('randomErasing.scale must be a number between 0 and 1; received 1.5.');
   });
 
   test('drawing: each step draws a fixed amount, so changing one probability leaves the others alone', () => {

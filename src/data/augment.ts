@@ -4,7 +4,8 @@
  * plan with sharp. Drawing first makes the output a pure function of (seed, image), whatever the thread timing.
  *
  * The steps fill in one `RenderPlan`, which sharp applies in a fixed order (crop, resize, flips, rotation, colour,
- * blur, grey; then the shift of `translate` on the output pixels), so the order of the list only changes which random numbers go where, and each step may appear once.
+ * blur, grey; then, on the output pixels, the shift of `translate` and the rectangle of `randomErasing`), so the order
+ * of the list only changes which random numbers go where, and each step may appear once.
  */
 import * as fs from 'node:fs';
 import { GraftError, finiteNumber, oneOf, rejectUnknownKeys } from '../errors';
@@ -23,6 +24,7 @@ export const AUGMENT_OPS = [
   'colorJitter',
   'blur',
   'grayscale',
+  'randomErasing',
 ] as const;
 /** One of `AUGMENT_OPS`. */
 export type AugmentOp = (typeof AUGMENT_OPS)[number];
@@ -33,15 +35,15 @@ export interface AugmentStep {
   op: AugmentOp;
   /** Probability the step is applied to an image (default 1, flips 0.5, grayscale 0.1). */
   p?: number;
-  /** randomResizedCrop: area fraction range (default [0.08, 1]). */
+  /** randomResizedCrop: area fraction range (default [0.08, 1]); randomErasing: of the erased rectangle (default [0.02, 0.33]). */
   scale?: [number, number];
-  /** randomResizedCrop: aspect ratio (w/h) range (default [3/4, 4/3]). */
+  /** randomResizedCrop: aspect ratio (w/h) range (default [3/4, 4/3]); randomErasing: h/w (default [0.3, 3.3]). */
   ratio?: [number, number];
   /** centerCrop: fraction of each side kept (default 0.875). */
   fraction?: number;
   /** resize: fit mode (default `fill`). */
   fit?: FitMode;
-  /** rotate / resize / translate: colour of the uncovered area, a grey level or [r, g, b] (default 0). */
+  /** rotate / resize / translate: colour of the uncovered area; randomErasing: of the erased one; a grey level or [r, g, b] (default 0). */
   fill?: number | [number, number, number];
   /** rotate: maximum angle, or an explicit [min, max] range, in degrees (default 15). */
   degrees?: number | [number, number];
@@ -106,8 +108,9 @@ const OP_FIELDS: Record<AugmentOp, string[]> = {
   colorJitter: ['brightness', 'contrast', 'saturation', 'hue'],
   blur: ['sigma'],
   grayscale: [],
+  randomErasing: ['scale', 'ratio', 'fill'],
 };
-const DEFAULT_P: Partial<Record<AugmentOp, number>> = { horizontalFlip: 0.5, verticalFlip: 0.5, grayscale: 0.1 };
+const DEFAULT_P: Partial<Record<AugmentOp, number>> = { horizontalFlip: 0.5, verticalFlip: 0.5, grayscale: 0.1, randomErasing: 0.5 };
 
 /** What `augment` options accept: a pipeline, steps, a preset name, inline JSON, a JSON file path, or null. */
 export type AugmentSpec = AugmentPipeline | readonly AugmentStep[] | string | null | undefined;
@@ -207,13 +210,28 @@ function validateSteps(raw: unknown): AugmentStep[] {
       case 'blur':
         out.sigma = range(`${op}.sigma`, step.sigma, [0.1, 2], { min: 0, max: 100 });
         break;
+      case 'randomErasing':
+        // torchvision.transforms.RandomErasing's defaults (p 0.5, value 0).
+        out.scale = range(`${op}.scale`, step.scale, [0.02, 0.33], { min: 0, max: 1 });
+        out.ratio = range(`${op}.ratio`, step.ratio, [0.3, 3.3], { min: 1e-3, max: 1e3 });
+        out.fill = colourFill(`${op}.fill`, step.fill);
+        break;
     }
     return out;
   });
 }
 
-/** Attempts torchvision makes before falling back to a centre crop. */
+/** Attempts torchvision makes before falling back to a centre crop (or, erasing, to no rectangle). */
 const CROP_ATTEMPTS = 10;
+
+/** `CROP_ATTEMPTS` draws of [area fraction, aspect ratio, x position, y position], resolved at the output size. */
+function drawCandidates(rng: Rng, [s0, s1]: [number, number], [r0, r1]: [number, number]): Array<[number, number, number, number]> {
+  const candidates: Array<[number, number, number, number]> = [];
+  for (let i = 0; i < CROP_ATTEMPTS; i++) {
+    candidates.push([rng.uniform(s0, s1), Math.exp(rng.uniform(Math.log(r0), Math.log(r1))), rng.next(), rng.next()]);
+  }
+  return candidates;
+}
 
 /**
  * Draws the parameters of one image. Every step draws the same count of numbers whether or not it fires, so the
@@ -225,13 +243,8 @@ export function drawPlan(pipeline: AugmentPipeline, rng: Rng): RenderPlan {
     const fires = rng.next() < (step.p ?? 1);
     switch (step.op) {
       case 'randomResizedCrop': {
-        const [s0, s1] = step.scale!;
-        const [r0, r1] = step.ratio!;
-        const candidates: Array<[number, number, number, number]> = [];
-        for (let i = 0; i < CROP_ATTEMPTS; i++) {
-          candidates.push([rng.uniform(s0, s1), Math.exp(rng.uniform(Math.log(r0), Math.log(r1))), rng.next(), rng.next()]);
-        }
-        if (fires) plan.crop = { kind: 'random', candidates, ratio: [r0, r1] } satisfies CropPlan;
+        const candidates = drawCandidates(rng, step.scale!, step.ratio!);
+        if (fires) plan.crop = { kind: 'random', candidates, ratio: step.ratio! } satisfies CropPlan;
         break;
       }
       case 'centerCrop':
@@ -285,6 +298,11 @@ export function drawPlan(pipeline: AugmentPipeline, rng: Rng): RenderPlan {
       case 'grayscale':
         plan.grayscale = fires;
         break;
+      case 'randomErasing': {
+        const candidates = drawCandidates(rng, step.scale!, step.ratio!);
+        if (fires) plan.erase = { candidates, fill: step.fill as [number, number, number] };
+        break;
+      }
     }
   }
   return plan;

@@ -77,6 +77,11 @@ export interface RenderPlan extends ColourPlan {
   translate?: [number, number];
   /** Colour of the pixels a shift uncovers, as [r, g, b] 0..255 (default black). */
   translateFill?: [number, number, number];
+  /**
+   * A rectangle of the output (after the shift) painted over with `fill`, as torchvision's RandomErasing: the first of
+   * the candidates [area fraction, h/w ratio, x, y] that fits inside the image; none fits, nothing is erased.
+   */
+  erase?: { candidates: Array<[number, number, number, number]>; fill: [number, number, number] };
 }
 
 /** Output shape of a rendering, [height, width, channels] with channels 1 or 3. */
@@ -158,7 +163,7 @@ export async function renderImage(input: ImageInput, plan: RenderPlan, inputShap
 /** The sharp part of `renderImage`: everything but the colour changes (batches fuse those with normalisation). */
 export async function renderGeometry(input: ImageInput, plan: RenderPlan, inputShape: InputShape): Promise<Buffer> {
   const [height, width, channels] = inputShape;
-  if (!Buffer.isBuffer(input) && isPixelExact(input, plan, inputShape)) return shifted(flipRaw(input, plan), plan, inputShape);
+  if (!Buffer.isBuffer(input) && isPixelExact(input, plan, inputShape)) return onOutput(flipRaw(input, plan), plan, inputShape);
   const fill = plan.fill ?? [0, 0, 0];
   const background = { r: fill[0], g: fill[1], b: fill[2], alpha: 1 };
   let img = sharpOf(input).autoOrient();
@@ -185,14 +190,50 @@ export async function renderGeometry(input: ImageInput, plan: RenderPlan, inputS
   if (out.info.width !== width || out.info.height !== height || out.info.channels !== channels) {
     throw new Error(`rendered ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${width}x${height}x${channels}`);
   }
-  return shifted(out.data, plan, inputShape);
+  return onOutput(out.data, plan, inputShape);
 }
 
-/** Applies the plan's `translate`, if any, to rendered pixels. */
-function shifted(pixels: Buffer, plan: RenderPlan, inputShape: InputShape): Buffer {
+/** Applies the plan's `translate` and then its `erase`, if any, to rendered pixels. */
+function onOutput(pixels: Buffer, plan: RenderPlan, inputShape: InputShape): Buffer {
   const [height, width] = inputShape;
   const shift: [number, number] = plan.translate ? [Math.round(plan.translate[0] * width), Math.round(plan.translate[1] * height)] : [0, 0];
-  return shift[0] !== 0 || shift[1] !== 0 ? shiftPixels(pixels, inputShape, shift, plan.translateFill ?? [0, 0, 0]) : pixels;
+  const out = shift[0] !== 0 || shift[1] !== 0 ? shiftPixels(pixels, inputShape, shift, plan.translateFill ?? [0, 0, 0]) : pixels;
+  const box = plan.erase ? eraseBox(plan.erase.candidates, width, height) : null;
+  if (box) fillBox(out, inputShape, box, plan.erase!.fill);
+  return out;
+}
+
+/**
+ * The rectangle `randomErasing` paints, as torchvision's RandomErasing.get_params picks it: the first candidate whose
+ * h = round(sqrt(area * ratio)) and w = round(sqrt(area / ratio)) are smaller than the image, at a uniform position;
+ * null when none is.
+ */
+export function eraseBox(candidates: ReadonlyArray<readonly [number, number, number, number]>, width: number, height: number): { left: number; top: number; width: number; height: number } | null {
+  for (const [scale, ratio, u, v] of candidates) {
+    const area = width * height * scale;
+    const h = Math.round(Math.sqrt(area * ratio));
+    const w = Math.round(Math.sqrt(area / ratio));
+    if (h < height && w < width && h > 0 && w > 0) {
+      return { left: Math.min(width - w, Math.floor(u * (width - w + 1))), top: Math.min(height - h, Math.floor(v * (height - h + 1))), width: w, height: h };
+    }
+  }
+  return null;
+}
+
+/** The grey level of a fill colour, for one-channel outputs. */
+function lumaOf(fill: [number, number, number]): number {
+  return Math.round(LUMA[0] * fill[0] + LUMA[1] * fill[1] + LUMA[2] * fill[2]);
+}
+
+/** Paints a rectangle of raw HWC pixels with `fill` (its luma on one channel), in place. */
+function fillBox(pixels: Buffer, [, width, channels]: InputShape, box: { left: number; top: number; width: number; height: number }, fill: [number, number, number]): void {
+  const grey = lumaOf(fill);
+  for (let y = box.top; y < box.top + box.height; y++) {
+    for (let x = box.left; x < box.left + box.width; x++) {
+      const i = (y * width + x) * channels;
+      for (let c = 0; c < channels; c++) pixels[i + c] = channels === 1 ? grey : fill[c];
+    }
+  }
 }
 
 /**
@@ -234,7 +275,7 @@ function flipRaw(input: RawImage, plan: RenderPlan): Buffer {
  */
 export function shiftPixels(src: Buffer, [height, width, channels]: InputShape, [dx, dy]: [number, number], fill: [number, number, number]): Buffer {
   const out = Buffer.alloc(src.length);
-  const grey = Math.round(LUMA[0] * fill[0] + LUMA[1] * fill[1] + LUMA[2] * fill[2]);
+  const grey = lumaOf(fill);
   for (let i = 0; i < out.length; i += channels) {
     for (let c = 0; c < channels; c++) out[i + c] = channels === 1 ? grey : fill[c];
   }
