@@ -18,6 +18,8 @@ import { parseImageHeader } from '../src/data/image-header';
 import { decodePlainPng } from '../src/data/png-raw';
 import { checkCacheFile } from '../src/data/file-checks';
 import { npyFilesList } from '../src/io/feature-files';
+import { FeatureSource, expandImagePaths, streamFeatures, walkImagePaths } from '../src/eval/feature-stream';
+import { shardCount, shardItems } from '../src/util/shard';
 import { runCli } from './helpers/run-cli';
 import { idxFolder } from './helpers/data-fixtures';
 import { tmpDir } from './helpers/tmp';
@@ -186,6 +188,58 @@ function expectSameFeatures(a: Map<string, number[]>, b: Map<string, number[]>):
   for (const [k, v] of a) v.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - b.get(k)![i]))));
   expect(worst).toBeLessThan(1e-5);
 }
+
+describe('streaming the file list', () => {
+  /** A stand-in extractor: each image's feature is the sum of its preprocessed pixels. */
+  const summing: FeatureSource = {
+    inputShape: [28, 28, 1],
+    preprocessing: 'none',
+    dim: 1,
+    run: async (input, batch) => Float32Array.from({ length: batch }, (_, i) => input.subarray(i * 784, (i + 1) * 784).reduce((a, b) => a + b, 0)),
+  };
+  const collect = async (files: Iterable<string>, o: Parameters<typeof streamFeatures>[2]) => {
+    const rows: Array<[string, number]> = [];
+    for await (const b of streamFeatures(summing, files, o)) b.files.forEach((f, i) => rows.push([f, b.features[i]]));
+    return rows;
+  };
+
+  test('features from a lazy walk in small chunks equal one array run, with every unreadable file named once at the end', async () => {
+    const dir = path.join(root, 'stream');
+    fs.mkdirSync(path.join(dir, 'b'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'a'));
+    PNGS.slice(0, 9).forEach((f, i) => fs.copyFileSync(f, path.join(dir, i < 4 ? 'a' : 'b', `${i}.png`)));
+    fs.writeFileSync(path.join(dir, 'a', '2x.png'), 'not a png'); // in the first chunk
+    fs.writeFileSync(path.join(dir, 'b', '8x.png'), Buffer.alloc(0)); // in the last
+    const lines: string[] = [];
+    const whole = await collect(expandImagePaths([dir]), { batchSize: 4, log: null });
+    const chunked = await collect(walkImagePaths([dir]), { batchSize: 2, chunk: 3, log: (l) => lines.push(l), root: dir });
+    expect(chunked).toEqual(whole);
+    expect(chunked.map(([f]) => path.relative(dir, f))).toEqual(['a/0.png', 'a/1.png', 'a/2.png', 'a/3.png', 'b/4.png', 'b/5.png', 'b/6.png', 'b/7.png', 'b/8.png']);
+    expect(new Set(chunked.map(([, v]) => v)).size).toBe(9);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^graft: warning: skipped 2 unusable files or folders in ${dir}: .*2x\\.png.*8x\\.png`));
+    await expect(collect(walkImagePaths([dir]), { chunk: 3, strict: true })).rejects.toThrow(/2x\.png/);
+  });
+
+  test('the walk lists a folder only when it gets there, checks every input first, and shardCount matches shardItems', () => {
+    const dir = path.join(root, 'lazy');
+    fs.mkdirSync(path.join(dir, 'a'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'b'));
+    fs.copyFileSync(PNGS[0], path.join(dir, 'a', '0.png'));
+    const walk = walkImagePaths([dir]);
+    expect(path.relative(dir, walk.next().value as string)).toBe('a/0.png');
+    fs.copyFileSync(PNGS[1], path.join(dir, 'b', 'late.png')); // written after the walk began
+    expect(Array.from(walk).map((f) => path.relative(dir, f))).toEqual(['b/late.png']);
+    expect(() => walkImagePaths([dir, path.join(dir, 'missing')]).next()).toThrow(/image .*missing does not exist/);
+    for (const total of [0, 1, 5, 12, 13]) {
+      for (const count of [1, 3, 5]) {
+        for (let index = 0; index < count; index++) {
+          expect(shardCount(total, { index, count })).toBe(shardItems(Array.from({ length: total }, (_, i) => i), { index, count }).length);
+        }
+      }
+    }
+  });
+});
 
 describe('graft features at scale', () => {
   const images = path.join(DATA, '1-Trouser');

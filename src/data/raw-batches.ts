@@ -58,6 +58,8 @@ export interface BatchesOptions {
   cache?: boolean | ImageCache;
   /** Filled in while iterating: the most images being decoded at once (to check memory stays bounded). */
   stats?: BatchStats;
+  /** Report files skipped at batch time when the last batch is out (default true; false leaves it to the caller). */
+  reportSkips?: boolean;
 }
 
 /** Counters `batches` fills in. */
@@ -78,7 +80,7 @@ export interface ImageCache {
   images: Map<string, RawImage>;
 }
 
-const BATCH_KEYS = ['inputShape', 'preprocessing', 'augment', 'batchSize', 'shuffle', 'seed', 'epoch', 'dropLast', 'prefetch', 'cache', 'stats'];
+const BATCH_KEYS = ['inputShape', 'preprocessing', 'augment', 'batchSize', 'shuffle', 'seed', 'epoch', 'dropLast', 'prefetch', 'cache', 'stats', 'reportSkips'];
 const datasetCaches = new WeakMap<Dataset, ImageCache>();
 
 /** Number of batches `batches` (and `rawBatches`) yields for a dataset (for progress bars and schedules). */
@@ -189,7 +191,7 @@ export async function* rawBatches(ds: Dataset, options: BatchesOptions): AsyncGe
     if (!ready.samples.length) continue;
     yield { pixels: ready.pixels, labels: Int32Array.from(ready.samples, (s) => s.label), samples: ready.samples };
   }
-  reportLateSkips(ds);
+  if (options.reportSkips !== false) reportLateSkips(ds);
 }
 
 /** Drops the images that failed from a batch, moving the rest together. */

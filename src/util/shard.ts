@@ -19,3 +19,8 @@ export function shardItems<T>(items: readonly T[], shard: { index: number; count
   return shard ? items.filter((_, i) => i % shard.count === shard.index) : items.slice();
 }
 
+
+/** How many of `total` items shard `shard` takes (what `shardItems` would return the length of). */
+export function shardCount(total: number, shard: { index: number; count: number }): number {
+  return shard.index < total ? Math.floor((total - 1 - shard.index) / shard.count) + 1 : 0;
+}

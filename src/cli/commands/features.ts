@@ -18,6 +18,11 @@ export function featuresCsv(files: string[], features: Float32Array[]): string {
   return [header, ...files.map((f, i) => [quote(f), ...Array.from(features[i], String)].join(','))].join('\n') + '\n';
 }
 
+/** How the warning about unreadable images names what was given. */
+function rootName(images: string[]): string {
+  return images.length === 1 ? images[0] : 'the images given';
+}
+
 interface FeaturesCliOptions {
   arch?: string;
   weights: string;
@@ -82,7 +87,7 @@ export function featuresCommand(): Command {
       }
       if (folder && opts.inputSize !== undefined) throw new GraftError('--input-size does not apply to a model folder, whose trunk keeps its input size; drop it.');
       if (opts.resume && !opts.out) throw new GraftError('--resume needs --out <file> (the file whose rows are kept); add --out or drop --resume.');
-      const { parseShard, shardItems } = await import('../../util/shard');
+      const { parseShard, shardCount } = await import('../../util/shard');
       const shard = opts.shard === undefined ? null : parseShard(opts.shard);
       const { featureFileFormat, openFeatureFile } = await import('../../io/feature-files');
       if (opts.out) featureFileFormat(opts.out);
@@ -95,8 +100,17 @@ export function featuresCommand(): Command {
       }
       const { quiet } = globals(cmd);
       const progress = await progressDisplay(Boolean(quiet));
-      const { expandImagePaths, streamFeatures } = await import('../../eval/feature-stream');
-      const all = shardItems(expandImagePaths(images), shard);
+      const { noImagesError, streamFeatures, walkImagePaths } = await import('../../eval/feature-stream');
+      // The files are counted by one walk that keeps nothing and listed again as rows are computed, so a million
+      // images never sit in memory as a list (see --out below); a missing input or an empty folder stops here.
+      let found = 0;
+      for (const _ of walkImagePaths(images)) found++;
+      if (found === 0) throw noImagesError(images);
+      const total = shard ? shardCount(found, shard) : found;
+      const selected = function* (): Generator<string> {
+        let i = 0;
+        for (const f of walkImagePaths(images)) if (!shard || i++ % shard.count === shard.index) yield f;
+      };
       const { openFeatureRunner } = await import('../../eval/feature-runner');
       let downloading = false;
       const runner = await openFeatureRunner({
@@ -120,11 +134,13 @@ export function featuresCommand(): Command {
       try {
         if (opts.out) {
           const out = await openFeatureFile(opts.out, { dim: runner.dim, resume: opts.resume });
-          const todo = out.done.size ? all.filter((f) => !out.done.has(f)) : all;
-          progress.start(all.length, 'features');
-          let done = all.length - todo.length;
+          const todo = function* (): Generator<string> {
+            for (const f of selected()) if (!out.done.has(f)) yield f;
+          };
+          progress.start(total, 'features');
+          let done = Math.min(out.done.size, total);
           progress.update(done);
-          for await (const batch of streamFeatures(runner, todo, { batchSize, log, strict: opts.strict })) {
+          for await (const batch of streamFeatures(runner, todo(), { batchSize, log, strict: opts.strict, root: rootName(images) })) {
             out.write(batch.files, batch.features);
             done += batch.files.length;
             progress.update(done);
@@ -136,8 +152,8 @@ export function featuresCommand(): Command {
         }
         const files: string[] = [];
         const features: Float32Array[] = [];
-        progress.start(all.length, 'features');
-        for await (const batch of streamFeatures(runner, all, { batchSize, log, strict: opts.strict })) {
+        progress.start(total, 'features');
+        for await (const batch of streamFeatures(runner, selected(), { batchSize, log, strict: opts.strict, root: rootName(images) })) {
           batch.files.forEach((f, i) => {
             files.push(f);
             features.push(batch.features.slice(i * runner.dim, (i + 1) * runner.dim));
