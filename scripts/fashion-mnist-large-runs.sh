@@ -10,7 +10,7 @@ NICE=${NICE:-0}
 SEEDS=${SEEDS:-1 2 3 4 5}
 SIZES=${SIZES:-5 10 20 50}
 CUTOFF=${CUTOFF:-08:54}
-mkdir -p $L/logs $L/source
+mkdir -p $L/logs $L/source $L/data
 ln -sfn ../data $L/source/data
 echo "source start $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n $NICE node dist/scripts/fashion-mnist-experiment.js --work $L/source --only large-source $EXTRA > $L/logs/source.log 2>&1
