@@ -204,4 +204,22 @@ describe('runner state', () => {
     await o.step.dispose();
     o.model.dispose();
   });
+
+  test('a NaN reaching a tiled max pool is the same loop error (its gradient indices stay in range)', async () => {
+    // MaxUnpool scatters the pool's gradient to window indices: a window holding a NaN must still name one of its own
+    // pixels (an index out of range is an onnxruntime error, not the loss check's message).
+    const input = tf.input({ shape: [8, 8, 1] });
+    let x = L.conv2d({ filters: 2, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv' }).apply(input) as T;
+    x = L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(x) as T;
+    const out = L.dense({ units: 3, activation: 'softmax', name: 'predictions' }).apply(L.flatten({ name: 'flat' }).apply(x)) as T;
+    const model = tf.model({ inputs: input, outputs: out });
+    const config = optimizerConfig({ type: 'sgd' });
+    const groups = buildParamGroups(model, [{ name: 'all', layers: ['conv', 'predictions'] }], { lr: 0.05, optimizer: config });
+    const step = await createOnnxTrainStep(model, { groups, optimizer: config, loss: { outputActivation: 'softmax' }, batchSize: 2, threads: 1, log: null });
+    const x0 = Float32Array.from({ length: 2 * 64 }, (_, i) => (i % 7) / 7);
+    x0[9] = NaN;
+    await expect(step.step({ x: x0, shape: [2, 8, 8, 1], labels: Int32Array.of(0, 2) }, { all: 0.05 }, { step: 1, dropoutSeed: 1 })).rejects.toThrow(/the training loss became NaN/);
+    await step.dispose();
+    model.dispose();
+  });
 });
