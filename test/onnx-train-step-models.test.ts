@@ -165,6 +165,22 @@ async function tfjsSpread(model: tf.LayersModel, reference: Record<string, Float
   }
 }
 
+/**
+ * Scales the last Dense layer's kernel so that the largest logit on `x` is 2 in magnitude (BN in training mode when
+ * `training`): a test point where the softmax is not saturated.
+ */
+function tameLogits(model: tf.LayersModel, x: Float32Array, shape: number[], training: boolean): void {
+  const head = allLayers(model).filter((l) => l.getClassName() === 'Dense').pop()!;
+  const [kernel, ...rest] = head.getWeights();
+  const scaled = tf.tidy(() => {
+    const features = tf.model({ inputs: model.inputs, outputs: head.input as tf.SymbolicTensor }).apply(tf.tensor(x, shape), { training }) as tf.Tensor;
+    const largest = tf.matMul(features, kernel).abs().max().dataSync()[0];
+    return kernel.mul(2 / largest);
+  });
+  head.setWeights([scaled, ...rest]);
+  scaled.dispose();
+}
+
 // GRAFT_SLOW_TESTS=1: every registry architecture but the width variants, which share all their code with the entry
 // they vary (GRAFT_SLOW_VARIANTS=1 adds them); GRAFT_ARCHS=a,b runs only those. The cost is the reference, tfjs's
 // cpu backend, whose kernels are plain JS loops: a case takes minutes, VGG and the deep ResNets longer.
@@ -187,13 +203,21 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
     for (const frozenBn of bns.length ? [true, false] : [true]) {
       const started = Date.now();
       for (const bn of bns) bn.trainable = !frozenBn;
-      const r = await compareGradients(model, b, LOSS, masks);
+      let r = await compareGradients(model, b, LOSS, masks);
       expect(Object.keys(r.grads).length).toBe(model.trainableWeights.length);
-      // Every kernel gets some gradient: a case where every gradient is zero on both sides would pass with no error
-      // at all (resnet152 with frozen BN did, worst error 0: with randomizeWeights's statistics its activations
-      // presumably saturate the softmax; not yet looked into).
-      const silent = model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
-      expect(silent).toEqual([]);
+      // The test point must keep the softmax off its clip. tfjs and Keras clip the probabilities at 1e-7 before the
+      // log, and no gradient passes where a probability is clipped: near that kink float32 rounding decides which side
+      // each engine is on. resnet152 at these weights is past it (its residual stream grows through 50 unnormalised
+      // Adds, the logits reach ~30, every kernel's gradient was exactly zero on both sides: a check that cannot fail).
+      // Where a probability is below 1e-5, the head's kernel is scaled so the largest logit is 2, and the comparison
+      // runs again.
+      if (Math.min(...r.probs) < 1e-5) {
+        process.stderr.write(`${arch} @${size}: a probability of ${Math.min(...r.probs).toExponential(1)} (a saturated softmax); head scaled to logits of at most 2\n`);
+        tameLogits(model, b.x, shape, !frozenBn);
+        r = await compareGradients(model, b, LOSS, masks);
+      }
+      const silentKernels = () => model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
+      expect(silentKernels()).toEqual([]);
       let tol = 1e-4;
       const errors = Object.entries({ loss: r.loss, ...r.grads, ...r.stats });
       if (!frozenBn && errors.some(([, e]) => !(e < tol))) {

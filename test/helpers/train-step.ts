@@ -79,6 +79,8 @@ export interface GradientComparison {
   worst: number;
   /** tfjs's gradients, the reference (by weight key). */
   reference: Record<string, Float32Array>;
+  /** The compiled step's output probabilities (batch x units). */
+  probs: Float32Array;
 }
 
 /**
@@ -104,7 +106,7 @@ export async function compareGradients(
   const compiled = await onnxGradients(model, batch.x, batch.shape, batch.labels, { groups, loss, masks: onnxMasks });
   const statsBefore = model.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName));
   const ref = referenceGradients(model, batch, loss, masks);
-  const result: GradientComparison = { loss: Math.abs(ref.loss - compiled.loss) / Math.max(Math.abs(ref.loss), 1e-3), grads: {}, stats: {}, worst: 0, reference: ref.grads };
+  const result: GradientComparison = { loss: Math.abs(ref.loss - compiled.loss) / Math.max(Math.abs(ref.loss), 1e-3), grads: {}, stats: {}, worst: 0, reference: ref.grads, probs: compiled.probs };
   for (const w of weights) {
     const g = ref.grads[w.originalName];
     result.grads[w.originalName] = g ? relErr(compiled.grads[w.originalName], g) : Infinity;
