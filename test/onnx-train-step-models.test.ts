@@ -223,10 +223,14 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
       if (!frozenBn && errors.some(([, e]) => !(e < tol))) {
         // Training-mode BN at the minimum size normalises a handful of values per channel (4 on the last stages'
         // 1x1 maps), and through tens of such layers the backward pass turns float32 rounding into errors of 1e-4 to
-        // a few 1e-3 in any implementation: tfjs's own cpu and wasm backends differ that much (mobilenet_v2 2.1e-3,
-        // mobilenet_v3_small 1.1e-3, or 3.3e-4 at batch 8, mobilenet_v3_large 3.6e-3), while the compiled step is
-        // 0.7-1.2 times that spread from the cpu reference. There the bar is twice the spread, measured on the case;
-        // a wrong rule is off by far more. Frozen BN, and every model without BN, keep the plain 1e-4.
+        // a few 1e-3 in any implementation: tfjs's own cpu and wasm backends differ that much (mobilenet_v3_small
+        // 1.1e-3, or 3.3e-4 at batch 8, mobilenet_v3_large 3.6e-3, efficientnet_b0 2.6e-4), while the compiled step
+        // is 0.7-1.2 times that spread from the cpu reference. There the bar is twice the spread, measured on the
+        // case; a wrong rule is off by far more. Frozen BN, and every model without BN, keep the plain 1e-4. Above a
+        // spread of 1e-2 the case is undecidable and fails: on 2026-12-02 mobilenet_v2 (0.38: the compiled step is
+        // 3.3e-3 from tfjs's wasm backend there, and both 0.38 from its cpu backend, whose JS kernels accumulate in
+        // float64), resnet50 (0.062; its biased convolutions before BN have exact gradients of zero, all noise) and
+        // the deepest nets (0.07-1.25).
         const spread = await tfjsSpread(model, r.reference, b, masks);
         expect(spread).toBeLessThan(1e-2);
         tol = Math.max(tol, 2 * spread);
