@@ -216,8 +216,9 @@ slow('every registry architecture at its minimum size, fully unfrozen with a hea
         tameLogits(model, b.x, shape, !frozenBn);
         r = await compareGradients(model, b, LOSS, masks);
       }
-      const silentKernels = () => model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
-      expect(silentKernels()).toEqual([]);
+      // Every kernel gets some gradient: a check of all-zero gradients could not fail.
+      const silent = model.trainableWeights.filter((w) => w.shape.length > 1 && !r.reference[w.originalName].some((v) => v !== 0)).map((w) => w.originalName);
+      expect(silent).toEqual([]);
       let tol = 1e-4;
       const errors = Object.entries({ loss: r.loss, ...r.grads, ...r.stats });
       if (!frozenBn && errors.some(([, e]) => !(e < tol))) {
