@@ -20,6 +20,7 @@ import { checkCacheFile } from '../src/data/file-checks';
 import { npyFilesList } from '../src/io/feature-files';
 import { FeatureSource, expandImagePaths, streamFeatures, walkImagePaths } from '../src/eval/feature-stream';
 import { shardCount, shardItems } from '../src/util/shard';
+import { FEATURES_YOUNG_GENERATION_MB } from '../src/cli/launch';
 import { runCli } from './helpers/run-cli';
 import { idxFolder } from './helpers/data-fixtures';
 import { tmpDir } from './helpers/tmp';
@@ -299,18 +300,29 @@ describe('graft features at scale', () => {
     expect(lonely.err).toMatch(/--resume needs --out <file>/);
   });
 
-  test('a run on the cached export never loads tfjs (start-up pays for sharp and onnxruntime only)', () => {
-    if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('run npm run build first: this test runs the built CLI');
-    // A preload that lists, at exit, every package the process loaded.
+  test('a run on the cached export never loads tfjs (start-up pays for sharp and onnxruntime only), in a worker with a capped young generation', () => {
+    if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'launch.js'))) throw new Error('run npm run build first: this test runs the built CLI');
+    // A preload (Node runs it on the main thread and again in each worker) that appends, at each thread's exit, one
+    // line per thread: whether it is the main thread, its heap limits, and every package it loaded.
     const preload = path.join(root, 'list-modules.js');
     const listed = path.join(root, 'modules.txt');
-    fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join('\\n')));\n`);
+    fs.rmSync(listed, { force: true });
+    fs.writeFileSync(
+      preload,
+      `const w = require('worker_threads');\nprocess.on('exit', () => require('fs').appendFileSync(${JSON.stringify(listed)}, JSON.stringify({ main: w.isMainThread, limits: w.resourceLimits, modules: Object.keys(require.cache) }) + '\\n'));\n`,
+    );
     const r = spawnSync(process.execPath, ['-r', preload, path.join(REPO, 'bin', 'graft'), '-q', 'features', '--weights', MODEL, images, '--out', path.join(root, 'no-tfjs.npy')], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const modules = fs.readFileSync(listed, 'utf8').split('\n');
-    expect(modules.some((m) => m.includes(`${path.sep}onnxruntime-node${path.sep}`))).toBe(true);
+    const threads = fs.readFileSync(listed, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { main: boolean; limits: { maxYoungGenerationSizeMb?: number }; modules: string[] });
+    expect(threads.map((t) => t.main).sort()).toEqual([false, true]);
+    const modules = threads.flatMap((t) => t.modules);
     expect(modules.filter((m) => m.includes(`${path.sep}@tensorflow${path.sep}`))).toEqual([]);
+    // The run itself is in the worker, whose young generation is capped; the main thread only waits for it.
+    const worker = threads.find((t) => !t.main)!;
+    expect(worker.modules.some((m) => m.includes(`${path.sep}onnxruntime-node${path.sep}`))).toBe(true);
+    expect(worker.limits.maxYoungGenerationSizeMb).toBe(FEATURES_YOUNG_GENERATION_MB);
+    expect(threads.find((t) => t.main)!.modules.filter((m) => /onnxruntime-node|sharp|commander/.test(m))).toEqual([]);
     // The warm-up ran once for this optimized graph and is remembered beside it (later runs skip it).
     const cache = path.join(MODEL, '.onnx-cache');
     const optimized = fs.readdirSync(cache).find((f) => f.startsWith('features-') && f.endsWith('.ort.onnx'))!;

@@ -1,20 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { GRAFT_VERSION } from '../version';
 import { addGlobalOptions, reportError } from './common';
-import { COMMAND_TABLE } from './commands';
-
-/** Global options that take a value, so the subcommand can be found after them in argv. */
-const VALUE_OPTIONS = ['--backend', '--threads'];
-
-/** The subcommand named in `argv` (node, script, ...args), if it is one graft has. */
-function requestedCommand(argv: readonly string[]): string | undefined {
-  for (let i = 2; i < argv.length; i++) {
-    const arg = argv[i];
-    if (VALUE_OPTIONS.includes(arg)) i++;
-    else if (!arg.startsWith('-')) return COMMAND_TABLE.some(([name]) => name === arg) ? arg : undefined;
-  }
-  return undefined;
-}
+import { COMMAND_TABLE, requestedCommand } from './commands';
 
 /**
  * Builds the `graft` program: with `argv`, only the subcommand it names (the others' modules are never loaded);

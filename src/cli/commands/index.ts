@@ -26,3 +26,16 @@ export const COMMAND_TABLE: ReadonlyArray<readonly [name: string, load: () => Co
 
 /** Builders of every subcommand, in `--help` order. */
 export const COMMANDS: Array<() => Command> = COMMAND_TABLE.map(([, load]) => load);
+
+/** Global options that take a value, so the subcommand can be found after them in argv. */
+const VALUE_OPTIONS = ['--backend', '--threads'];
+
+/** The subcommand named in `argv` (node, script, ...args), if it is one graft has. Loads no command. */
+export function requestedCommand(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i];
+    if (VALUE_OPTIONS.includes(arg)) i++;
+    else if (!arg.startsWith('-')) return COMMAND_TABLE.some(([name]) => name === arg) ? arg : undefined;
+  }
+  return undefined;
+}
