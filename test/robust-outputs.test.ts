@@ -98,3 +98,16 @@ describe('a save that fails at the end', () => {
     for (const f of ['model.json', 'graft.json', 'history.json']) expect(fs.existsSync(path.join(rescued, f))).toBe(true);
   });
 });
+
+describe('a reader that closes the pipe early (graft ... | head)', () => {
+  test.each([['models'], ['features', '-q', '--weights', MODEL, path.join(__dirname, '..', 'datasets', 'fashion-mnist-0-4')]])('graft %s ends quietly with status 0', async (...args) => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'graft'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the first row is written
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+  });
+});

@@ -21,8 +21,21 @@ interface LaunchData {
   terminal: { columns: number } | null;
 }
 
+/**
+ * A reader that stops early (`graft features ... | head`) closes the pipe under the next write: end quietly with
+ * status 0, as Unix tools do, instead of an unhandled EPIPE and its stack trace. Anything else stays an error.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 /** Runs the CLI for `argv` (node, script, ...args) and returns its exit code. */
 export async function launch(argv: string[]): Promise<number> {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   if (requestedCommand(argv) !== 'features') return (await import('./main')).main(argv);
   const data: LaunchData = { graftLaunch: true, argv, terminal: process.stderr.isTTY ? { columns: process.stderr.columns } : null };
   return new Promise<number>((resolve) => {
