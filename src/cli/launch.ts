@@ -6,6 +6,8 @@
  * 1.2-1.35x that over 2,000 although nothing is kept per image. A worker's heap limits are fixed when it starts (a V8
  * flag set from inside the process is not), and the cap costs the run no time. The main thread only waits, so
  * signals keep their default effect: Ctrl-C stops the run and the rows written so far stay in `--out`'s `.partial`.
+ * It loads no native addon either: sharp, onnxruntime-node and tfjs-node are each loaded by one thread only (the
+ * worker), since some addons fail to load on a second thread of the same process (tensorflow/tfjs#8388).
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { requestedCommand } from './commands';
