@@ -62,11 +62,19 @@ describe('onnxruntime engine', () => {
     expect(relativeError(viaOnnx, viaTfjs)).toBeLessThan(1e-4);
 
     const cache = path.join(dir, ONNX_CACHE_DIR);
-    // the export, onnxruntime's optimized form of it for this machine, and the cheap key (sizes and times of the files)
+    // the export, onnxruntime's optimized form of it for this machine with its weights in a file of their own, and
+    // the cheap key (sizes and times of the files)
     const listing = fs.readdirSync(cache).sort();
-    expect(listing).toEqual([expect.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{10}\.ort\.onnx$/), expect.stringMatching(/^[0-9a-f]{32}\.onnx$/), 'key.json']);
-    const first = listing[1];
+    expect(listing).toEqual([
+      expect.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{10}\.ort\.onnx$/),
+      expect.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{10}\.ort\.onnx\.[0-9]+-[0-9a-f]{8}\.weights$/),
+      expect.stringMatching(/^[0-9a-f]{32}\.onnx$/),
+      'key.json',
+    ]);
+    const first = listing[2];
     const optimized = listing[0];
+    expect(listing[1].startsWith(optimized)).toBe(true);
+    expect(fs.statSync(path.join(cache, listing[1])).size).toBeGreaterThan(1024); // the kernels, out of the graph
     const mtime = fs.statSync(path.join(cache, first)).mtimeMs;
     const optimizedMtime = fs.statSync(path.join(cache, optimized)).mtimeMs;
     const key = JSON.parse(fs.readFileSync(path.join(cache, 'key.json'), 'utf8'));
@@ -77,6 +85,12 @@ describe('onnxruntime engine', () => {
     await reopened.dispose();
     expect(fs.statSync(path.join(cache, first)).mtimeMs).toBe(mtime);
     expect(fs.statSync(path.join(cache, optimized)).mtimeMs).toBe(optimizedMtime);
+    // Weights gone from beside the optimized graph: the next start optimizes again and still predicts right.
+    fs.rmSync(path.join(cache, listing[1]));
+    const healed = await createOnnxPredictor(dir, { threads: 1 });
+    expect(relativeError(await healed.predict(input, 5), viaTfjs)).toBeLessThan(1e-4);
+    await healed.dispose();
+    expect(fs.readdirSync(cache).filter((e) => e.endsWith('.weights'))).toEqual([expect.stringMatching(new RegExp(`^${optimized.replace(/\./g, '\\.')}\\.`))]);
 
     // New weights in the same folder: a new key, the stale graph removed, and the new weights used.
     randomizeWeights(model, 9);
@@ -87,6 +101,8 @@ describe('onnxruntime engine', () => {
     const entries = fs.readdirSync(cache).filter((e) => e.endsWith('.onnx') && !e.endsWith('.ort.onnx'));
     expect(entries).toHaveLength(1);
     expect(fs.readdirSync(cache).filter((e) => e.endsWith('.ort.onnx'))).toHaveLength(1);
+    // The stale graph's optimized form and its weights went with it.
+    expect(fs.readdirSync(cache).filter((e) => e.endsWith('.weights') && !e.startsWith(entries[0].slice(0, 32)))).toEqual([]);
     expect(entries[0]).not.toBe(first);
     const expected = tf.tidy(() => (model.predict(tf.tensor4d(input, [5, 13, 11, 3])) as tf.Tensor).dataSync() as Float32Array);
     expect(relativeError(after, expected)).toBeLessThan(1e-4);
