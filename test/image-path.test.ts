@@ -20,7 +20,8 @@ import { checkCacheFile } from '../src/data/file-checks';
 import { npyFilesList } from '../src/io/feature-files';
 import { FeatureSource, expandImagePaths, streamFeatures, walkImagePaths } from '../src/eval/feature-stream';
 import { shardCount, shardItems } from '../src/util/shard';
-import { FEATURES_YOUNG_GENERATION_MB } from '../src/cli/launch';
+import { FEATURES_YOUNG_GENERATION_MB, workerError } from '../src/cli/launch';
+import { GraftError } from '../src/errors';
 import { runCli } from './helpers/run-cli';
 import { idxFolder } from './helpers/data-fixtures';
 import { tmpDir } from './helpers/tmp';
@@ -323,6 +324,12 @@ describe('graft features at scale', () => {
     expect(worker.modules.some((m) => m.includes(`${path.sep}onnxruntime-node${path.sep}`))).toBe(true);
     expect(worker.limits.maxYoungGenerationSizeMb).toBe(FEATURES_YOUNG_GENERATION_MB);
     expect(threads.find((t) => t.main)!.modules.filter((m) => /onnxruntime-node|sharp|commander/.test(m))).toEqual([]);
+    // A worker that runs out of memory gets a one-line error saying what to do; anything else passes through.
+    const oom = workerError(Object.assign(new Error('Worker terminated due to reaching memory limit: JS heap out of memory'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
+    expect(oom).toBeInstanceOf(GraftError);
+    expect(oom.message).toMatch(/ran out of memory; pass --out <file>/);
+    const other = new Error('something else');
+    expect(workerError(other)).toBe(other);
     // The warm-up ran once for this optimized graph and is remembered beside it (later runs skip it).
     const cache = path.join(MODEL, '.onnx-cache');
     const optimized = fs.readdirSync(cache).find((f) => f.startsWith('features-') && f.endsWith('.ort.onnx'))!;

@@ -34,6 +34,13 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
   });
 }
 
+/** What the features worker's own failure (one `main` could not catch) tells the user. */
+export function workerError(err: Error & { code?: string }): Error {
+  if (err.code !== 'ERR_WORKER_OUT_OF_MEMORY') return err;
+  const { GraftError } = require('../errors') as typeof import('../errors');
+  return new GraftError('graft features ran out of memory; pass --out <file> (.npy, .csv or .jsonl) so that rows go to disk as they are computed instead of being kept for stdout.', { cause: err });
+}
+
 /** Runs the CLI for `argv` (node, script, ...args) and returns its exit code. */
 export async function launch(argv: string[]): Promise<number> {
   quietOnClosedPipe(process.stdout);
@@ -44,9 +51,9 @@ export async function launch(argv: string[]): Promise<number> {
     let code = 1;
     const worker = new Worker(__filename, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FEATURES_YOUNG_GENERATION_MB } });
     worker.on('message', (c: number) => (code = c));
-    worker.on('error', (err) => {
+    worker.on('error', (err: Error & { code?: string }) => {
       // Only what escapes `main` (which reports every error it sees) lands here, e.g. the worker running out of memory.
-      code = (require('./common') as typeof import('./common')).reportError(err, argv.includes('--verbose'));
+      code = (require('./common') as typeof import('./common')).reportError(workerError(err), argv.includes('--verbose'));
     });
     worker.on('exit', () => resolve(code));
   });
