@@ -102,8 +102,9 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
   const create = async (opts: Ort.InferenceSession.SessionOptions) => {
     if (typeof model !== 'string') return ort.InferenceSession.create(model, opts);
     if (!optimized) return ort.InferenceSession.create(model, opts);
-    // A graph that still holds its weights was written by an earlier graft: optimized again once, to the form below.
-    if (fs.existsSync(optimized) && fs.statSync(optimized).size > 1 << 20) fs.rmSync(optimized, { force: true });
+    // A large graph with no weights file of its own holds its weights (an earlier graft wrote it): optimized again
+    // once, to the form below.
+    if (fs.existsSync(optimized) && fs.statSync(optimized).size > 1 << 20 && !weightsFiles(optimized).length) fs.rmSync(optimized, { force: true });
     if (fs.existsSync(optimized)) {
       try {
         return await ort.InferenceSession.create(optimized, { ...opts, graphOptimizationLevel: 'disabled' });
@@ -144,17 +145,20 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
   return { session: await create({ ...base, executionProviders: ['cpu'] }), engine: `onnxruntime cpu x${threads}` };
 }
 
+/** The weights files written beside the optimized graph `optimized` (names only). */
+function weightsFiles(optimized: string): string[] {
+  const prefix = `${path.basename(optimized)}.`;
+  return fs.readdirSync(path.dirname(optimized)).filter((e) => e.startsWith(prefix) && e.endsWith('.weights'));
+}
+
 /** Removes the weights files of earlier optimizations of `optimized` (writers that lost the race, or older runs). */
 function removeOtherWeights(optimized: string, keep: string): void {
-  const dir = path.dirname(optimized);
-  const prefix = `${path.basename(optimized)}.`;
-  for (const entry of fs.readdirSync(dir)) {
-    if (entry !== keep && entry.startsWith(prefix) && entry.endsWith('.weights')) {
-      try {
-        fs.rmSync(path.join(dir, entry), { force: true });
-      } catch {
-        // in use elsewhere (a platform that cannot remove an open file): the next optimization removes it
-      }
+  for (const entry of weightsFiles(optimized)) {
+    if (entry === keep) continue;
+    try {
+      fs.rmSync(path.join(path.dirname(optimized), entry), { force: true });
+    } catch {
+      // in use elsewhere (a platform that cannot remove an open file): the next optimization removes it
     }
   }
 }
