@@ -57,6 +57,21 @@ describe('wasm on every core', () => {
   });
   afterAll(() => initBackend({ backend: 'wasm', log: null }));
 
+  test('a worker that runs a whole command (graft features) may thread wasm; graft\'s evaluation workers may not', async () => {
+    const built = path.join(__dirname, '..', 'dist', 'src', 'backend', 'wasm-threads.js');
+    if (!fs.existsSync(built)) throw new Error('run npm run build first: this test loads the built backend in worker threads');
+    const { Worker } = await import('node:worker_threads');
+    const { WHOLE_PROCESS_WORKER } = await import('../src/backend/compute-threads');
+    const ask = (workerData: unknown) =>
+      new Promise<boolean>((resolve, reject) => {
+        const w = new Worker(`require('worker_threads').parentPort.postMessage(require(${JSON.stringify(built)}).canThreadWasm())`, { eval: true, workerData });
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    expect(await ask({ [WHOLE_PROCESS_WORKER]: true })).toBe(true);
+    expect(await ask({ entry: 'x' })).toBe(false);
+  });
+
   /** A convolution and a dense product big enough for XNNPACK to split across threads. */
   function work(): Float32Array[] {
     return tf.tidy(() => {

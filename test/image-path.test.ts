@@ -301,6 +301,16 @@ describe('graft features at scale', () => {
     expect(lonely.err).toMatch(/--resume needs --out <file>/);
   });
 
+  test('the folder walk names files exactly as path.join does, however the folder is written', () => {
+    const dir = path.relative(process.cwd(), path.join(root, 'walk'));
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    for (const f of ['b.png', 'a.jpg', path.join('sub', 'c.png')]) fs.writeFileSync(path.join(dir, f), '');
+    const byJoin = (d: string) => [path.join(d, 'a.jpg'), path.join(d, 'b.png'), path.join(d, 'sub', 'c.png')];
+    for (const d of [dir, `${dir}/`, `${dir}//`, `./${dir}`, `${dir}/./`, `${dir}/../walk`, path.resolve(dir), `${path.resolve(dir)}/`]) {
+      expect(Array.from(walkImagePaths([d]))).toEqual(byJoin(d));
+    }
+  });
+
   test('a run on the cached export never loads tfjs (start-up pays for sharp and onnxruntime only), in a worker with a capped young generation', () => {
     if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'launch.js'))) throw new Error('run npm run build first: this test runs the built CLI');
     // A preload (Node runs it on the main thread and again in each worker) that appends, at each thread's exit, one
@@ -325,11 +335,13 @@ describe('graft features at scale', () => {
     expect(worker.limits.maxYoungGenerationSizeMb).toBe(FEATURES_YOUNG_GENERATION_MB);
     expect(threads.find((t) => t.main)!.modules.filter((m) => /onnxruntime-node|sharp|commander/.test(m))).toEqual([]);
     // A worker that runs out of memory gets a one-line error saying what to do; anything else passes through.
-    const oom = workerError(Object.assign(new Error('Worker terminated due to reaching memory limit: JS heap out of memory'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
-    expect(oom).toBeInstanceOf(GraftError);
-    expect(oom.message).toMatch(/ran out of memory; pass --out <file>/);
+    const oomError = () => Object.assign(new Error('Worker terminated due to reaching memory limit: JS heap out of memory'), { code: 'ERR_WORKER_OUT_OF_MEMORY' });
+    const toStdout = workerError(oomError(), ['node', 'graft', 'features', '--weights', MODEL, images]);
+    expect(toStdout).toBeInstanceOf(GraftError);
+    expect(toStdout.message).toMatch(/keeping every row for stdout; pass --out <file>/);
+    expect(workerError(oomError(), ['node', 'graft', 'features', images, '--out', 'x.npy']).message).toMatch(/although --out streams its rows/);
     const other = new Error('something else');
-    expect(workerError(other)).toBe(other);
+    expect(workerError(other, [])).toBe(other);
     // The warm-up ran once for this optimized graph and is remembered beside it (later runs skip it).
     const cache = path.join(MODEL, '.onnx-cache');
     const optimized = fs.readdirSync(cache).find((f) => f.startsWith('features-') && f.endsWith('.ort.onnx'))!;

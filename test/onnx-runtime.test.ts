@@ -92,15 +92,19 @@ describe('onnxruntime engine', () => {
     await healed.dispose();
     expect(fs.readdirSync(cache).filter((e) => e.endsWith('.weights'))).toEqual([expect.stringMatching(new RegExp(`^${optimized.replace(/\./g, '\\.')}\\.`))]);
 
-    // New weights in the same folder: a new key, the stale graph removed, and the new weights used.
+    // New weights in the same folder: a new key, the stale graph removed, and the new weights used; what
+    // `graft features` caches beside it (features-*) is not this export's to remove.
+    const featuresEntry = path.join(cache, `features-avg-${'0'.repeat(32)}.onnx`);
+    fs.writeFileSync(featuresEntry, 'kept');
     randomizeWeights(model, 9);
     await saveModelFolder(dir, model, meta);
     const again = await createOnnxPredictor(dir, { threads: 1 });
     const after = await again.predict(input, 5);
     await again.dispose();
-    const entries = fs.readdirSync(cache).filter((e) => e.endsWith('.onnx') && !e.endsWith('.ort.onnx'));
+    const entries = fs.readdirSync(cache).filter((e) => /^[0-9a-f]{32}\.onnx$/.test(e));
     expect(entries).toHaveLength(1);
     expect(fs.readdirSync(cache).filter((e) => e.endsWith('.ort.onnx'))).toHaveLength(1);
+    expect(fs.readFileSync(featuresEntry, 'utf8')).toBe('kept');
     // The stale graph's optimized form and its weights went with it.
     expect(fs.readdirSync(cache).filter((e) => e.endsWith('.weights') && !e.startsWith(entries[0].slice(0, 32)))).toEqual([]);
     expect(entries[0]).not.toBe(first);

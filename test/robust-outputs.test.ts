@@ -99,15 +99,34 @@ describe('a save that fails at the end', () => {
   });
 });
 
-describe('a reader that closes the pipe early (graft ... | head)', () => {
-  test.each([['models'], ['features', '-q', '--weights', MODEL, path.join(__dirname, '..', 'datasets', 'fashion-mnist-0-4')]])('graft %s ends quietly with status 0', async (...args) => {
+describe('a reader that closes the pipe early', () => {
+  const spawnGraft = async (args: string[], closed: 'stdout' | 'stderr') => {
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'graft'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.destroy(); // the reader is gone before the first row is written
+    child[closed].destroy(); // the reader is gone before the first line is written
     let err = '';
-    child.stderr.on('data', (d) => (err += String(d)));
+    if (closed === 'stdout') child.stderr.on('data', (d) => (err += String(d)));
+    else child.stdout.resume();
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(err).toBe('');
-    expect(code).toBe(0);
+    return { code, err };
+  };
+
+  test.each([['models'], ['features', '-q', '--weights', MODEL, path.join(__dirname, '..', 'datasets', 'fashion-mnist-0-4')]])(
+    'on stdout (graft %s | head): graft stops quietly with the status of a process a closed pipe stopped',
+    async (...args) => {
+      const r = await spawnGraft(args, 'stdout');
+      expect(r.err).toBe('');
+      expect(r.code).toBe(141);
+    },
+  );
+
+  test('on stderr (graft features ... 2>&1 | grep -m1 ...): only the messages stop; the rows are all written', async () => {
+    const images = path.join(__dirname, '..', 'datasets', 'fashion-mnist-0-4', 'train');
+    const out = path.join(root, 'closed-stderr.csv');
+    const r = await spawnGraft(['features', '--weights', MODEL, images, '--out', out], 'stderr');
+    expect(r.code).toBe(0);
+    const rows = fs.readFileSync(out, 'utf8').trim().split('\n');
+    const { walkImagePaths } = await import('../src/eval/feature-stream');
+    expect(rows.length - 1).toBe(Array.from(walkImagePaths([images])).length);
   });
 });

@@ -19,3 +19,9 @@ export function setComputeThreads(threads: number): void {
 export function computeThreads(): number {
   return given ?? positiveInt('GRAFT_THREADS', process.env.GRAFT_THREADS ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
 }
+
+/**
+ * Marks (in `workerData`) a worker thread that runs a whole command for the process (bin/graft runs `graft features`
+ * so): it owns the cores as the main thread would, and may start tfjs's threaded wasm build.
+ */
+export const WHOLE_PROCESS_WORKER = 'graftWholeProcess';

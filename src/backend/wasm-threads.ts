@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, workerData } from 'node:worker_threads';
+import { WHOLE_PROCESS_WORKER } from './compute-threads';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../io/atomic';
 
@@ -102,9 +103,13 @@ async function threadedModule(threads: number): Promise<WasmModule> {
   return module;
 }
 
-/** Whether this process can run the threaded build: Node's main thread (graft's own workers run one thread each). */
+/**
+ * Whether this thread can run the threaded build: Node's main thread, or a worker that runs a whole command (graft's
+ * own evaluation workers run one thread each).
+ */
 export function canThreadWasm(): boolean {
-  return isMainThread && typeof SharedArrayBuffer === 'function';
+  const whole = isMainThread || (workerData as Record<string, unknown> | null)?.[WHOLE_PROCESS_WORKER] === true;
+  return whole && typeof SharedArrayBuffer === 'function';
 }
 
 /**

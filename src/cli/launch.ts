@@ -11,6 +11,7 @@
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { requestedCommand } from './commands';
+import { WHOLE_PROCESS_WORKER } from '../backend/compute-threads';
 
 /** Young generation of the features worker, MiB: V8 gives a third to each semi-space. */
 export const FEATURES_YOUNG_GENERATION_MB = 6;
@@ -18,44 +19,61 @@ export const FEATURES_YOUNG_GENERATION_MB = 6;
 /** What the main thread hands the worker. */
 interface LaunchData {
   graftLaunch: true;
+  /** The worker owns the process's cores (tfjs's threaded wasm build may start). */
+  [WHOLE_PROCESS_WORKER]: true;
   argv: string[];
   /** The main thread's stderr is a terminal this wide (a worker's own stderr is a pipe to it). */
   terminal: { columns: number } | null;
 }
 
+/** The status of a process that a closed pipe stopped (128 + SIGPIPE), which `set -o pipefail` scripts see. */
+export const CLOSED_PIPE_STATUS = 141;
+
 /**
- * A reader that stops early (`graft features ... | head`) closes the pipe under the next write: end quietly with
- * status 0, as Unix tools do, instead of an unhandled EPIPE and its stack trace. Anything else stays an error.
+ * A reader that stops early closes the pipe under the next write. On stdout (`graft features ... | head`) graft ends
+ * at once and quietly with status 141, as a Unix tool stopped by SIGPIPE does, instead of an unhandled EPIPE and
+ * its stack trace. On stderr (`graft train ... 2>&1 | grep -m1 epoch`) only the messages stop: the work goes on to
+ * its end and its files. Any other stream error stays an error.
  */
-function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
+function handleClosedPipes(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(CLOSED_PIPE_STATUS);
     throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.stderr.write = () => true;
   });
 }
 
-/** What the features worker's own failure (one `main` could not catch) tells the user. */
-export function workerError(err: Error & { code?: string }): Error {
+/** What the features worker's own failure (one `main` could not catch) tells the user; `argv` is the command's. */
+export function workerError(err: Error & { code?: string }, argv: readonly string[]): Error {
   if (err.code !== 'ERR_WORKER_OUT_OF_MEMORY') return err;
   const { GraftError } = require('../errors') as typeof import('../errors');
-  return new GraftError('graft features ran out of memory; pass --out <file> (.npy, .csv or .jsonl) so that rows go to disk as they are computed instead of being kept for stdout.', { cause: err });
+  const streaming = argv.some((a) => a === '--out' || a.startsWith('--out='));
+  return new GraftError(
+    streaming
+      ? 'graft features ran out of memory although --out streams its rows; run it with --verbose and report it, or split the images with --shard i/n.'
+      : 'graft features ran out of memory keeping every row for stdout; pass --out <file> (.npy, .csv or .jsonl) so that rows go to disk as they are computed.',
+    { cause: err },
+  );
 }
 
 /** Runs the CLI for `argv` (node, script, ...args) and returns its exit code. */
 export async function launch(argv: string[]): Promise<number> {
-  quietOnClosedPipe(process.stdout);
-  quietOnClosedPipe(process.stderr);
+  handleClosedPipes();
   if (requestedCommand(argv) !== 'features') return (await import('./main')).main(argv);
-  const data: LaunchData = { graftLaunch: true, argv, terminal: process.stderr.isTTY ? { columns: process.stderr.columns } : null };
+  const data: LaunchData = { graftLaunch: true, [WHOLE_PROCESS_WORKER]: true, argv, terminal: process.stderr.isTTY ? { columns: process.stderr.columns } : null };
   return new Promise<number>((resolve) => {
-    let code = 1;
+    let code: number | undefined;
     const worker = new Worker(__filename, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FEATURES_YOUNG_GENERATION_MB } });
     worker.on('message', (c: number) => (code = c));
     worker.on('error', (err: Error & { code?: string }) => {
       // Only what escapes `main` (which reports every error it sees) lands here, e.g. the worker running out of memory.
-      code = (require('./common') as typeof import('./common')).reportError(workerError(err), argv.includes('--verbose'));
+      code = (require('./common') as typeof import('./common')).reportError(workerError(err, argv), argv.includes('--verbose'));
     });
-    worker.on('exit', () => resolve(code));
+    // No code posted: the worker ended some other way (process.exit inside it, a crash); its own status stands.
+    worker.on('exit', (status) => resolve(code ?? (status || 1)));
   });
 }
 

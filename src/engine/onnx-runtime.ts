@@ -104,7 +104,7 @@ export async function createOnnxSession(model: string | Uint8Array, options: Onn
     if (!optimized) return ort.InferenceSession.create(model, opts);
     // A large graph with no weights file of its own holds its weights (an earlier graft wrote it): optimized again
     // once, to the form below.
-    if (fs.existsSync(optimized) && fs.statSync(optimized).size > 1 << 20 && !weightsFiles(optimized).length) fs.rmSync(optimized, { force: true });
+    if ((fs.statSync(optimized, { throwIfNoEntry: false })?.size ?? 0) > 1 << 20 && !weightsFiles(optimized).length) fs.rmSync(optimized, { force: true });
     if (fs.existsSync(optimized)) {
       try {
         return await ort.InferenceSession.create(optimized, { ...opts, graphOptimizationLevel: 'disabled' });
@@ -151,14 +151,23 @@ function weightsFiles(optimized: string): string[] {
   return fs.readdirSync(path.dirname(optimized)).filter((e) => e.startsWith(prefix) && e.endsWith('.weights'));
 }
 
-/** Removes the weights files of earlier optimizations of `optimized` (writers that lost the race, or older runs). */
+/** A weights file younger than this may belong to a writer still about to put its graph in place. */
+const WEIGHTS_GRACE_MS = 10 * 60 * 1000;
+
+/**
+ * Removes the weights files of earlier optimizations of `optimized` (older runs, writers that were stopped). Files
+ * written in the last ten minutes stay: another process optimizing the same graph at the same moment may rename its
+ * graph, which names its own weights file, in after this one.
+ */
 function removeOtherWeights(optimized: string, keep: string): void {
+  const dir = path.dirname(optimized);
   for (const entry of weightsFiles(optimized)) {
     if (entry === keep) continue;
+    const file = path.join(dir, entry);
     try {
-      fs.rmSync(path.join(path.dirname(optimized), entry), { force: true });
+      if (Date.now() - fs.statSync(file).mtimeMs > WEIGHTS_GRACE_MS) fs.rmSync(file, { force: true });
     } catch {
-      // in use elsewhere (a platform that cannot remove an open file): the next optimization removes it
+      // gone already, or in use (a platform that cannot remove an open file): a later optimization removes it
     }
   }
 }
@@ -269,7 +278,8 @@ export async function cachedOnnxModel(modelDir: string): Promise<string | Uint8A
     throw err;
   }
   for (const entry of fs.readdirSync(cache)) {
-    if (/\.onnx$|\.weights$|\.ran$/.test(entry) && !entry.startsWith(path.basename(file, '.onnx'))) fs.rmSync(path.join(cache, entry), { force: true });
+    // This folder's exports are named by their hash; `graft features` keeps its own (features-*) beside them.
+    if (/^[0-9a-f]{32}\./.test(entry) && !entry.startsWith(path.basename(file, '.onnx'))) fs.rmSync(path.join(cache, entry), { force: true });
   }
   return file;
 }

@@ -20,8 +20,8 @@ export function* walkImagePaths(inputs: readonly string[]): Generator<string> {
   }
   function* walk(dir: string): Generator<string> {
     // path.join's result, built as one string: join makes three per file, which a long run promotes by the million.
-    const normal = path.normalize(dir);
-    const base = normal === '.' ? '' : normal.endsWith(path.sep) ? normal : normal + path.sep;
+    // (A name from readdir has no separator and is never . or .., so join(dir, name) is join(dir, '_') with name for _.)
+    const base = path.join(dir, '_').slice(0, -1);
     for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const full = base + e.name;
       if (e.isDirectory()) yield* walk(full);
