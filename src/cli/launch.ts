@@ -18,8 +18,7 @@ export const FEATURES_YOUNG_GENERATION_MB = 6;
 
 /** What the main thread hands the worker. */
 interface LaunchData {
-  graftLaunch: true;
-  /** The worker owns the process's cores (tfjs's threaded wasm build may start). */
+  /** The worker runs the command for the whole process and owns its cores (tfjs's threaded wasm build may start). */
   [WHOLE_PROCESS_WORKER]: true;
   argv: string[];
   /** The main thread's stderr is a terminal this wide (a worker's own stderr is a pipe to it). */
@@ -32,8 +31,8 @@ export const CLOSED_PIPE_STATUS = 141;
 /**
  * A reader that stops early closes the pipe under the next write. On stdout (`graft features ... | head`) graft ends
  * at once and quietly with status 141, as a Unix tool stopped by SIGPIPE does, instead of an unhandled EPIPE and
- * its stack trace. On stderr (`graft train ... 2>&1 | grep -m1 epoch`) only the messages stop: the work goes on to
- * its end and its files. Any other stream error stays an error.
+ * its stack trace. On stderr (progress piped on its own to a reader that quit) only the messages stop: the work goes
+ * on to its end and its files. Any other stream error stays an error.
  */
 function handleClosedPipes(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -63,7 +62,7 @@ export function workerError(err: Error & { code?: string }, argv: readonly strin
 export async function launch(argv: string[]): Promise<number> {
   handleClosedPipes();
   if (requestedCommand(argv) !== 'features') return (await import('./main')).main(argv);
-  const data: LaunchData = { graftLaunch: true, [WHOLE_PROCESS_WORKER]: true, argv, terminal: process.stderr.isTTY ? { columns: process.stderr.columns } : null };
+  const data: LaunchData = { [WHOLE_PROCESS_WORKER]: true, argv, terminal: process.stderr.isTTY ? { columns: process.stderr.columns } : null };
   return new Promise<number>((resolve) => {
     let code: number | undefined;
     const worker = new Worker(__filename, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FEATURES_YOUNG_GENERATION_MB } });
@@ -77,7 +76,7 @@ export async function launch(argv: string[]): Promise<number> {
   });
 }
 
-if (!isMainThread && (workerData as LaunchData | undefined)?.graftLaunch) {
+if (!isMainThread && (workerData as LaunchData | undefined)?.[WHOLE_PROCESS_WORKER]) {
   const { argv, terminal } = workerData as LaunchData;
   // Progress bars check their stream: the worker's stderr ends on the main thread's terminal.
   if (terminal) Object.assign(process.stderr, { isTTY: true, columns: terminal.columns });
