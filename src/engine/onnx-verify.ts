@@ -38,7 +38,10 @@ export async function verifyOnnxExport(modelDir: string, onnxFile: string | Uint
   const input = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.uniform(-scale, scale));
   let expected: Float32Array;
   try {
-    expected = tf.tidy(() => (model.predict(tf.tensor(input, dims)) as tf.Tensor).dataSync() as Float32Array);
+    // The values are read outside tidy, which would walk a returned typed array element by element.
+    const out = tf.tidy(() => model.predict(tf.tensor(input, dims)) as tf.Tensor);
+    expected = out.dataSync() as Float32Array;
+    out.dispose();
   } finally {
     model.dispose();
   }
