@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
 import { GraftError } from '../errors';
 import { createRng } from '../util/rng';
+import { inversePermutation, permute } from '../util/permute';
 import { createOnnxSession, loadOnnxRuntime } from './onnx-runtime';
 import { CompiledTrainStep, StepOptimizer, compileTrainStep } from '../onnx/train-step/compile';
 import type { OptimizerConfig, ParamGroup } from '../train/optim';
@@ -271,31 +272,22 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
 }
 
 /**
- * A tfjs value as the graph holds it: a copy, transposed by `perm` when there is one. Not through `tf.tidy`: tidy
+ * A tfjs value as the graph holds it: a copy, permuted by `perm` when there is one. Not through `tf.tidy`: tidy
  * walks whatever its function returns, element by element for a typed array, which took 11 s over ResNet50's conv5
- * kernels at the start of every last-stage run.
+ * kernels at the start of every last-stage run. The permutation is a plain JS pass, not tfjs's transpose plus a
+ * second copy out of it.
  */
 function toGraph(t: tf.Tensor, perm: number[] | undefined): Float32Array {
-  if (!perm) return new Float32Array(t.dataSync() as Float32Array);
-  const moved = tf.transpose(t, perm);
-  try {
-    return new Float32Array(moved.dataSync() as Float32Array);
-  } finally {
-    moved.dispose();
-  }
+  const values = t.dataSync() as Float32Array;
+  return perm ? permute(values, t.shape, perm) : new Float32Array(values);
 }
 
 /** A graph value back in tfjs's layout, as a new tensor (the caller disposes it). */
 function fromGraph(values: Float32Array, st: { dims: number[]; perm?: number[] }): tf.Tensor {
-  // A copy: the cpu backend would keep the array itself, which the next step overwrites.
-  const t = tf.tensor(values.slice(), st.dims);
-  if (!st.perm) return t;
-  const inverse = st.perm.map((_, i) => st.perm!.indexOf(i));
-  try {
-    return tf.transpose(t, inverse);
-  } finally {
-    t.dispose();
-  }
+  // A copy either way: the cpu backend would keep the array itself, which the next step overwrites.
+  if (!st.perm) return tf.tensor(values.slice(), st.dims);
+  const inverse = inversePermutation(st.perm);
+  return tf.tensor(permute(values, st.dims, inverse), inverse.map((i) => st.dims[i]));
 }
 
 function sizeOfDims(dims: number[]): number {

@@ -6,6 +6,7 @@
  */
 import { GraftError } from '../errors';
 import { AttrValue, GraphBuilder } from './graph';
+import { permute } from '../util/permute';
 
 /** Where a value's axes are: `native` is the tfjs order (NHWC for 4D), `nchw` is ONNX's convolution order. */
 export type Layout = 'native' | 'nchw';
@@ -127,16 +128,8 @@ function conv(ctx: ExportContext, layer: LayerSpec, x: Value, a: ConvArgs, base 
  * channels; for a depthwise kernel b is the multiplier and input channel i, multiplier m becomes output i * b + m.
  */
 function toOihw(k: Weight, options: { depthwise: boolean }): Float32Array {
-  const [kh, kw, cin, b] = k.shape;
-  const out = new Float32Array(k.data.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let j = 0; j < b; j++) {
-          const row = options.depthwise ? i * b + j : j * cin + i;
-          out[(row * kh + y) * kw + x] = k.data[((y * kw + x) * cin + i) * b + j];
-        }
-  return out;
+  // Depthwise: [kh, kw, in, mult] -> [in, mult, kh, kw], so row i * mult + m; otherwise [out, in, kh, kw].
+  return permute(k.data, k.shape, options.depthwise ? [2, 3, 0, 1] : [3, 2, 0, 1]);
 }
 
 function optionalBias(ctx: ExportContext, layer: LayerSpec): Float32Array | undefined {
