@@ -137,7 +137,8 @@ export async function createOnnxTrainStep(model: tf.LayersModel, options: OnnxTr
         clipNorm: options.clipNorm,
       });
       // No spinning: a step is a few long operators, and spinning threads ran a step 2-4x slower on a loaded machine.
-      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log, spinning: false, profile: options.profile });
+      // No memory pattern: see OnnxSessionOptions.memoryPattern (a step's memory is GBs; later steps do not change).
+      const opened = await createOnnxSession(compiled.bytes, { threads: options.threads, log: options.log, spinning: false, memoryPattern: false, profile: options.profile });
       engine = opened.engine;
       s = { compiled, session: opened.session };
       sessions.set(batchSize, s);
