@@ -69,8 +69,9 @@ export interface OnnxSessionOptions {
   optimizedPath?: string;
   /**
    * Let onnxruntime plan one memory block per run from the first run's allocations (default true). Off for training
-   * steps: on a whole ResNet50 step at batch 16 the planned block comes on top of the arena the first run grew, 1.3 GB
-   * more memory (5.4 against 4.1 GB) and 3 s more on the second step to touch it, for no change in later steps.
+   * steps: on a whole ResNet50 step at batch 16 the planned block comes on top of the arena the first run grew, 1.5 GB
+   * more memory (4.1 against 2.6 GB peak) and seconds more on the second step to touch it, for no change in later
+   * steps.
    */
   memoryPattern?: boolean;
   /** Let idle intra-op threads spin (default false: spinning threads collapse on a loaded machine and take cores from image decoding). */
