@@ -1,6 +1,6 @@
 /**
- * permute (a row-major array in a new axis order) against tfjs's transpose on the cpu backend, for every rank the
- * code has a separate path for (below four, four, above four) and for the kernel layouts graft converts.
+ * permute (a row-major array in a new axis order) against tfjs's transpose on the cpu backend: ranks 1 to 6, the
+ * kernel layouts graft converts, the identity, the same last axis on both sides, and size-1 axes.
  */
 import * as tf from '@tensorflow/tfjs';
 import { inversePermutation, permute } from '../src/util/permute';
@@ -20,6 +20,14 @@ const cases: Array<[number[], number[]]> = [
   [[2, 3, 1, 4, 5], [4, 1, 3, 0, 2]],
   [[2, 2, 3, 2, 3, 2], [5, 3, 1, 0, 4, 2]],
   [[4, 0, 3], [1, 2, 0]],
+  // Kernel-sized and odd-sized shapes both ways, the identity, and size-1 axes.
+  [[3, 3, 20, 37], [3, 2, 0, 1]],
+  [[37, 20, 3, 3], [2, 3, 1, 0]],
+  [[2, 5, 7, 33], [0, 3, 1, 2]],
+  [[33, 17], [1, 0]],
+  [[2, 3, 4, 5], [0, 1, 2, 3]],
+  [[2, 3, 4, 5], [2, 3, 0, 1]],
+  [[5, 1, 18, 1], [3, 2, 1, 0]],
 ];
 
 test.each(cases)('shape %j, perm %j: equals tf.transpose, and the inverse restores the input', (shape, perm) => {
